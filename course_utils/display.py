@@ -1,0 +1,56 @@
+"""Display helpers: top-k tables, probability bar charts and heatmaps."""
+
+from __future__ import annotations
+
+from typing import Sequence
+
+import pandas as pd
+
+
+def topk_table(probs: "torch.Tensor", tokenizer, k: int = 10) -> pd.DataFrame:  # noqa: F821
+    """The k most probable tokens of a 1-D probability vector as a DataFrame."""
+    if probs.dim() != 1:
+        raise ValueError(f"expected one probability vector (1-D), got shape {tuple(probs.shape)}")
+    values, ids = probs.topk(k)
+    return pd.DataFrame({
+        "token": [repr(tokenizer.decode([i])) for i in ids.tolist()],
+        "id": ids.tolist(),
+        "probability": [round(v, 4) for v in values.tolist()],
+    })
+
+
+def prob_bar_chart(labels: Sequence[str], probs: Sequence[float], title: str = "", ax=None):
+    """A horizontal bar chart of probabilities, highest on top; returns the matplotlib Axes."""
+    import matplotlib.pyplot as plt
+
+    if ax is None:
+        _, ax = plt.subplots(figsize=(6, 0.35 * len(labels) + 1))
+    order = sorted(range(len(labels)), key=lambda i: probs[i])
+    ax.barh([str(labels[i]) for i in order], [float(probs[i]) for i in order], color="tab:blue")
+    ax.set_xlim(0, 1)
+    ax.set_xlabel("probability")
+    ax.set_title(title)
+    return ax
+
+
+def heatmap(values, row_labels: Sequence[str], col_labels: Sequence[str], title: str = "",
+            cell_text: Sequence[Sequence[str]] | None = None, ax=None):
+    """A heatmap of a 2-D array with labelled axes and optional text in each cell."""
+    import matplotlib.pyplot as plt
+    import numpy as np
+
+    values = np.asarray(values, dtype=float)
+    if ax is None:
+        _, ax = plt.subplots(figsize=(1.2 * len(col_labels) + 2, 0.5 * len(row_labels) + 1.5))
+    image = ax.imshow(values, cmap="viridis", aspect="auto")
+    ax.set_xticks(range(len(col_labels)), [str(c) for c in col_labels], rotation=30, ha="right")
+    ax.set_yticks(range(len(row_labels)), [str(r) for r in row_labels])
+    if cell_text is not None:
+        for r, row in enumerate(cell_text):
+            for c, text in enumerate(row):
+                light = values[r, c] < values.max() * 0.6
+                ax.text(c, r, text, ha="center", va="center", fontsize=8,
+                        color="white" if light else "black")
+    ax.figure.colorbar(image, ax=ax)
+    ax.set_title(title)
+    return ax

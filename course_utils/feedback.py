@@ -1,0 +1,107 @@
+"""Feedback for exercises: what is right, what is wrong and a hint, as text and as colour.
+
+Checker functions (in course_utils.exercise_checks) return a Feedback; they never raise for a
+wrong answer. `guarded` turns an exception inside learner code into one readable line.
+"""
+
+from __future__ import annotations
+
+import html
+from dataclasses import dataclass
+from typing import Any, Callable
+
+
+@dataclass(frozen=True)
+class Feedback:
+    """The result of checking one answer."""
+
+    correct: bool
+    message: str
+    hint: str = ""
+
+    def __str__(self) -> str:
+        mark = "✓ Correct" if self.correct else "✗ Not yet"
+        text = f"{mark}: {self.message}"
+        return text + (f"\n  Hint: {self.hint}" if self.hint and not self.correct else "")
+
+    def __bool__(self) -> bool:
+        return self.correct
+
+    def _repr_pretty_(self, printer: Any, cycle: bool) -> None:
+        printer.text(str(self))
+
+    def _repr_html_(self) -> str:
+        colour = "#1a7f37" if self.correct else "#b35900"
+        body = html.escape(str(self)).replace("\n", "<br>")
+        return f'<div style="color:{colour};font-family:monospace">{body}</div>'
+
+
+def right(message: str) -> Feedback:
+    """A correct answer."""
+    return Feedback(True, message)
+
+
+def wrong(message: str, hint: str = "") -> Feedback:
+    """A wrong answer, with a hint."""
+    return Feedback(False, message, hint)
+
+
+def describe_error(err: BaseException) -> str:
+    """One line naming an exception, without its traceback."""
+    text = str(err).strip().splitlines()[0] if str(err).strip() else ""
+    return f"{type(err).__name__}: {text[:200]}" if text else type(err).__name__
+
+
+def guarded(check: Callable[..., Feedback]) -> Callable[..., Feedback]:
+    """Wrap a checker so an exception in learner code becomes a Feedback, not a traceback."""
+
+    def run(*args: Any, **kwargs: Any) -> Feedback:
+        try:
+            return check(*args, **kwargs)
+        except Exception as err:  # the learner's code failed inside the check
+            return wrong(f"your code raised {describe_error(err)}",
+                         "run your cell again and read the error's last line")
+
+    run.__name__ = getattr(check, "__name__", "check")
+    run.__doc__ = check.__doc__
+    return run
+
+
+def expect_type(value: Any, kind: type | tuple[type, ...], name: str) -> Feedback | None:
+    """A wrong-answer Feedback when `value` is None or not of `kind`, else None."""
+    kinds = kind if isinstance(kind, tuple) else (kind,)
+    expected = " or ".join(k.__name__ for k in kinds)
+    if value is None:
+        return wrong(f"{name} is None", f"assign a {expected} to {name} (did a function forget "
+                     "to return?)")
+    if not isinstance(value, kinds):
+        return wrong(f"{name} is a {type(value).__name__}, expected a {expected}")
+    return None
+
+
+def expect_shape(tensor: Any, shape: tuple, name: str) -> Feedback | None:
+    """A wrong-answer Feedback when `tensor` lacks `.shape` or has another shape, else None."""
+    actual = getattr(tensor, "shape", None)
+    if actual is None:
+        return wrong(f"{name} has no shape: it is a {type(tensor).__name__}",
+                     "use a tensor (return_tensors='pt') rather than a list")
+    if tuple(actual) != tuple(shape):
+        return wrong(f"{name} has shape {tuple(actual)}, expected {tuple(shape)}")
+    return None
+
+
+def report(check: Callable[..., Feedback], namespace: dict, *names: str) -> Feedback:
+    """Look up `names` in the learner's namespace, run `check` on them, display the feedback."""
+    missing = [n for n in names if n not in namespace]
+    if missing:
+        outcome = wrong(f"{', '.join(missing)} is not defined yet",
+                        "run your answer cell above first (and check the spelling)")
+    else:
+        outcome = guarded(check)(*(namespace[n] for n in names))
+    try:
+        from IPython.display import display
+
+        display(outcome)
+    except ImportError:
+        print(outcome)
+    return outcome

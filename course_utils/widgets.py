@@ -1,0 +1,132 @@
+"""Widgets: thin views over plain functions, each with a plain-text fallback.
+
+Every widget here calls a plain Python function (a checker returning a Feedback, or an explorer
+function returning a DataFrame or a string) that tests call directly. Where widgets cannot render
+(nbval, CI, nbviewer, or COURSE_WIDGETS=text), the same result is shown as text.
+"""
+
+from __future__ import annotations
+
+import os
+from typing import Any, Callable, Optional, Sequence
+
+import pandas as pd
+
+from .feedback import Feedback, describe_error, wrong
+
+
+def text_mode() -> bool:
+    """True when widgets should not be used (COURSE_WIDGETS=text, or ipywidgets missing)."""
+    if os.environ.get("COURSE_WIDGETS", "").lower() == "text":
+        return True
+    try:
+        import ipywidgets  # noqa: F401
+    except ImportError:
+        return True
+    return False
+
+
+def as_text(result: Any) -> str:
+    """Plain-text rendering of an explorer result or a Feedback."""
+    if isinstance(result, pd.DataFrame):
+        return result.to_string()
+    return str(result)
+
+
+def show(widget: Any, fallback: str) -> None:
+    """Display `widget`, with `fallback` as the text a front end without widgets shows instead."""
+    from IPython.display import display
+
+    if text_mode() or widget is None:
+        print(fallback)
+        return
+    bundle = widget._repr_mimebundle_()
+    bundle["text/plain"] = fallback
+    display(bundle, raw=True)
+
+
+def feedback_html(feedback: Feedback) -> str:
+    """The HTML a widget shows for a Feedback (the same words as its text)."""
+    return feedback._repr_html_()
+
+
+def safe_call(fn: Callable[..., Any], **kwargs: Any) -> Any:
+    """Call an explorer or checker; an exception becomes a short wrong-answer Feedback."""
+    try:
+        return fn(**kwargs)
+    except Exception as err:
+        return wrong(describe_error(err))
+
+
+def answer_box(check: Callable[[str], Feedback], prompt: str, placeholder: str = "") -> Any:
+    """A text box and a Check button; the learner's text goes to `check`, feedback shows below."""
+    import ipywidgets as w
+
+    box = w.Text(description=prompt, placeholder=placeholder,
+                 style={"description_width": "initial"}, layout=w.Layout(width="480px"))
+    button = w.Button(description="Check", button_style="primary")
+    result = w.HTML(value="")
+
+    def on_click(_: Any) -> None:
+        outcome = safe_call(check, answer=box.value)
+        result.value = feedback_html(outcome if isinstance(outcome, Feedback) else wrong(str(outcome)))
+
+    button.on_click(on_click)
+    box.on_submit(on_click)
+    widget = w.VBox([w.HBox([box, button]), result])
+    show(widget, f"{prompt} (widgets unavailable: call the checker with your answer as text)")
+    return widget
+
+
+def choice_question(check: Callable[[str], Feedback], question: str,
+                    options: Sequence[str]) -> Any:
+    """Radio buttons and a Check button over a multiple-choice checker."""
+    import ipywidgets as w
+
+    radio = w.RadioButtons(options=list(options), value=None, layout=w.Layout(width="auto"))
+    button = w.Button(description="Check", button_style="primary")
+    result = w.HTML(value="")
+
+    def on_click(_: Any) -> None:
+        if radio.value is None:
+            result.value = feedback_html(wrong("pick one option first"))
+            return
+        result.value = feedback_html(safe_call(check, answer=radio.value))
+
+    button.on_click(on_click)
+    widget = w.VBox([w.HTML(f"<b>{question}</b>"), radio, button, result])
+    listing = "\n".join(f"  - {o}" for o in options)
+    show(widget, f"{question}\n{listing}")
+    return widget
+
+
+def explorer(fn: Callable[..., Any], controls: dict[str, Any],
+             plot: Optional[Callable[[Any], Any]] = None) -> Any:
+    """Controls that re-run `fn(**values)` on change and show its table/text (and plot)."""
+    import ipywidgets as w
+    from IPython.display import display
+
+    output = w.Output()
+    values = {name: control.value for name, control in controls.items()}
+    initial = safe_call(fn, **values)
+
+    def render(_: Any = None) -> None:
+        result = safe_call(fn, **{n: c.value for n, c in controls.items()})
+        output.clear_output(wait=True)
+        with output:
+            if isinstance(result, pd.DataFrame):
+                display(result)
+                if plot is not None:
+                    import matplotlib.pyplot as plt
+
+                    plot(result)
+                    plt.show()
+            else:
+                print(as_text(result))
+
+    for control in controls.values():
+        control.observe(render, names="value")
+    render()
+    widget = w.VBox([*controls.values(), output])
+    show(widget, as_text(initial))
+    return widget
