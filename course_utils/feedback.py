@@ -90,18 +90,21 @@ def expect_shape(tensor: Any, shape: tuple, name: str) -> Feedback | None:
     return None
 
 
-def report(check: Callable[..., Feedback], namespace: dict, *names: str) -> Feedback:
-    """Look up `names` in the learner's namespace, run `check` on them, display the feedback."""
+def evaluate(check: Callable[..., Feedback], namespace: dict, *names: str) -> Feedback:
+    """Look up `names` in the learner's namespace and run `check` on them, never raising."""
     missing = [n for n in names if n not in namespace]
     if missing:
-        outcome = wrong(f"{', '.join(missing)} is not defined yet",
-                        "run your answer cell above first (and check the spelling)")
-    else:
-        outcome = guarded(check)(*(namespace[n] for n in names))
+        return wrong(f"{', '.join(missing)} is not defined yet",
+                     "run your answer cell above first (and check the spelling)")
+    return guarded(check)(*(namespace[n] for n in names))
+
+
+def report(check: Callable[..., Feedback], namespace: dict, *names: str) -> None:
+    """Display the feedback of `check` on the learner's variables `names` (text and colour)."""
+    outcome = evaluate(check, namespace, *names)
     try:
         from IPython.display import display
 
         display(outcome)
     except ImportError:
         print(outcome)
-    return outcome

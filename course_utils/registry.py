@@ -20,7 +20,7 @@ from . import standins
 TIERS = ("hub", "offline", "auto")
 HUB_TIMEOUT_S = 3.0
 # Only weights in safetensors format and the small text files around them are ever downloaded.
-ALLOW_PATTERNS = ["*.json", "*.safetensors", "*.txt", "*.model", "merges.txt", "vocab.*"]
+ALLOW_PATTERNS = ["*.json", "*.safetensors", "*.txt", "*.model"]
 
 
 class CourseModelError(RuntimeError):

@@ -19,7 +19,7 @@ import tempfile
 from pathlib import Path
 from typing import Any, Callable
 
-BUILD_VERSION = "1"  # bump when a recipe below changes, so old caches are not reused
+BUILD_VERSION = "2"  # bump when a recipe below changes, so old caches are not reused
 SIZES = ("tiny", "full")
 CORPUS = Path(__file__).parent / "data" / "corpus.txt"
 
@@ -77,19 +77,19 @@ def _byte_level_bpe(out: Path, specials: list[str], vocab_size: int, roberta: bo
     tok.save(str(out / "tokenizer.json"))
 
 
-def _unigram(out: Path, vocab_size: int) -> None:
-    """SentencePiece-style unigram tokenizer (T5 family) trained on the shipped corpus."""
-    from tokenizers.implementations import SentencePieceUnigramTokenizer
+def _sentencepiece(out: Path, vocab_size: int) -> None:
+    """A SentencePiece unigram model (T5 family), spiece.model, trained on the shipped corpus."""
+    import io
 
-    tok = SentencePieceUnigramTokenizer()
-    tok.train_from_iterator(
-        _corpus_lines(),
-        vocab_size=vocab_size,
-        special_tokens=["<pad>", "</s>", "<unk>"],
-        unk_token="<unk>",
-        show_progress=False,
+    import sentencepiece as spm
+
+    model = io.BytesIO()
+    spm.SentencePieceTrainer.train(  # single-threaded: the same file on every machine
+        sentence_iterator=iter(_corpus_lines()), model_writer=model, model_type="unigram",
+        vocab_size=vocab_size, hard_vocab_limit=False, pad_id=0, eos_id=1, unk_id=2, bos_id=-1,
+        num_threads=1, minloglevel=2,
     )
-    tok.save(str(out / "tokenizer.json"))
+    (out / "spiece.model").write_bytes(model.getvalue())
 
 
 def _vocab_size(out: Path) -> int:
@@ -161,15 +161,16 @@ def _roberta(out: Path, size: str) -> Any:
 
 
 def _t5(out: Path, size: str) -> Any:
-    from transformers import T5Config, T5ForConditionalGeneration
+    from transformers import AutoTokenizer, T5Config, T5ForConditionalGeneration
 
-    _unigram(out, vocab_size=1000)
+    _sentencepiece(out, vocab_size=1000)
     _write_json(out / "tokenizer_config.json", {
         "tokenizer_class": "T5Tokenizer", "eos_token": "</s>", "pad_token": "<pad>",
         "unk_token": "<unk>", "extra_ids": 0, "model_max_length": 512,
     })
+    tokenizer = AutoTokenizer.from_pretrained(out)  # converts spiece.model (needs protobuf)
     dims = dict(d_model=512, d_kv=64, d_ff=2048, num_heads=8, vocab_size=32128) if size == "full" \
-        else dict(d_model=64, d_kv=16, d_ff=256, num_heads=4, vocab_size=_vocab_size(out))
+        else dict(d_model=64, d_kv=16, d_ff=256, num_heads=4, vocab_size=len(tokenizer))
     config = T5Config(
         num_layers=6, num_decoder_layers=6, feed_forward_proj="relu", tie_word_embeddings=True,
         pad_token_id=0, eos_token_id=1, decoder_start_token_id=0, **dims,

@@ -7,6 +7,7 @@ function returning a DataFrame or a string) that tests call directly. Where widg
 
 from __future__ import annotations
 
+import html
 import os
 from typing import Any, Callable, Optional, Sequence
 
@@ -58,7 +59,13 @@ def safe_call(fn: Callable[..., Any], **kwargs: Any) -> Any:
         return wrong(describe_error(err))
 
 
-def answer_box(check: Callable[[str], Feedback], prompt: str, placeholder: str = "") -> Any:
+def answer_box(check: Callable[[str], Feedback], prompt: str, placeholder: str = "") -> None:
+    """Show a text box and a Check button whose feedback appears below it."""
+    show(build_answer_box(check, prompt, placeholder),
+         f"{prompt} (widgets unavailable: call the checker with your answer as text)")
+
+
+def build_answer_box(check: Callable[[str], Feedback], prompt: str, placeholder: str = "") -> Any:
     """A text box and a Check button; the learner's text goes to `check`, feedback shows below."""
     import ipywidgets as w
 
@@ -73,13 +80,18 @@ def answer_box(check: Callable[[str], Feedback], prompt: str, placeholder: str =
 
     button.on_click(on_click)
     box.on_submit(on_click)
-    widget = w.VBox([w.HBox([box, button]), result])
-    show(widget, f"{prompt} (widgets unavailable: call the checker with your answer as text)")
-    return widget
+    return w.VBox([w.HBox([box, button]), result])
 
 
 def choice_question(check: Callable[[str], Feedback], question: str,
-                    options: Sequence[str]) -> Any:
+                    options: Sequence[str]) -> None:
+    """Show radio buttons and a Check button over a multiple-choice checker."""
+    listing = "\n".join(f"  - {o}" for o in options)
+    show(build_choice_question(check, question, options), f"{question}\n{listing}")
+
+
+def build_choice_question(check: Callable[[str], Feedback], question: str,
+                          options: Sequence[str]) -> Any:
     """Radio buttons and a Check button over a multiple-choice checker."""
     import ipywidgets as w
 
@@ -94,21 +106,26 @@ def choice_question(check: Callable[[str], Feedback], question: str,
         result.value = feedback_html(safe_call(check, answer=radio.value))
 
     button.on_click(on_click)
-    widget = w.VBox([w.HTML(f"<b>{question}</b>"), radio, button, result])
-    listing = "\n".join(f"  - {o}" for o in options)
-    show(widget, f"{question}\n{listing}")
-    return widget
+    return w.VBox([w.HTML(f"<b>{html.escape(question)}</b>"), radio, button, result])
 
 
 def explorer(fn: Callable[..., Any], controls: dict[str, Any],
-             plot: Optional[Callable[[Any], Any]] = None) -> Any:
+             plot: Optional[Callable[[Any], Any]] = None) -> None:
+    """Show controls that re-run `fn(**values)` on change; text fallback: the first result."""
+    initial = safe_call(fn, **{name: control.value for name, control in controls.items()})
+    if text_mode():
+        print(as_text(initial))
+        return
+    show(build_explorer(fn, controls, plot), as_text(initial))
+
+
+def build_explorer(fn: Callable[..., Any], controls: dict[str, Any],
+                   plot: Optional[Callable[[Any], Any]] = None) -> Any:
     """Controls that re-run `fn(**values)` on change and show its table/text (and plot)."""
     import ipywidgets as w
     from IPython.display import display
 
     output = w.Output()
-    values = {name: control.value for name, control in controls.items()}
-    initial = safe_call(fn, **values)
 
     def render(_: Any = None) -> None:
         result = safe_call(fn, **{n: c.value for n, c in controls.items()})
@@ -127,6 +144,4 @@ def explorer(fn: Callable[..., Any], controls: dict[str, Any],
     for control in controls.values():
         control.observe(render, names="value")
     render()
-    widget = w.VBox([*controls.values(), output])
-    show(widget, as_text(initial))
-    return widget
+    return w.VBox([*controls.values(), output])

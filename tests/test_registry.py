@@ -1,0 +1,135 @@
+"""The registry and its one switch: hub, offline, auto."""
+
+from __future__ import annotations
+
+import re
+import socket
+
+import pytest
+
+from course_utils import registry
+
+
+def test_every_role_has_a_hub_checkpoint_size_and_standin():
+    assert set(registry.REGISTRY) == {"sentiment", "zero-shot", "generation", "fill-mask",
+                                      "features", "t5"}
+    for spec in registry.REGISTRY.values():
+        assert re.fullmatch(r"[\w.-]+/[\w.-]+", spec.hub_id)
+        assert spec.download_mb > 0 and spec.offline
+
+
+def test_revisions_are_full_commits_or_hub_refs():
+    for spec in registry.REGISTRY.values():
+        assert spec.revision is None or re.fullmatch(r"[0-9a-f]{40}|refs/pr/\d+", spec.revision)
+
+
+def test_course_download_within_goal():
+    assert registry.total_download_mb() == sum(s.download_mb for s in registry.REGISTRY.values())
+    assert registry.total_download_mb() <= 1600
+
+
+def test_only_safetensors_weights_are_downloaded():
+    from fnmatch import fnmatch
+
+    def allowed(name):
+        return any(fnmatch(name, pattern) for pattern in registry.ALLOW_PATTERNS)
+
+    assert allowed("model.safetensors") and allowed("tokenizer.json") and allowed("spiece.model")
+    for pickled in ["pytorch_model.bin", "tf_model.h5", "flax_model.msgpack", "model.ckpt.index"]:
+        assert not allowed(pickled), pickled
+
+
+def test_invalid_switch_value_is_a_clear_error(monkeypatch):
+    monkeypatch.setenv("COURSE_MODELS", "online")
+    with pytest.raises(registry.CourseModelError, match="COURSE_MODELS must be one of"):
+        registry.requested_tier()
+
+
+def test_unknown_role_names_the_roles():
+    with pytest.raises(registry.CourseModelError, match="roles: sentiment"):
+        registry.spec("translation")
+
+
+def test_hf_hub_offline_means_unreachable(monkeypatch):
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    assert registry.hub_reachable() == (False, "HF_HUB_OFFLINE is set")
+
+
+def test_probe_uses_a_short_timeout(monkeypatch):
+    seen = {}
+
+    def fake_connect(address, timeout):
+        seen["address"], seen["timeout"] = address, timeout
+        raise socket.timeout("timed out")
+
+    monkeypatch.setattr(socket, "create_connection", fake_connect)
+    monkeypatch.setenv("HF_ENDPOINT", "https://hub.example:8443")
+    ok, why = registry.hub_reachable()
+    assert not ok and "timeout" in why.lower()
+    assert seen == {"address": ("hub.example", 8443), "timeout": registry.HUB_TIMEOUT_S}
+    assert registry.HUB_TIMEOUT_S <= 5
+
+
+def test_auto_falls_back_to_offline_in_one_line(monkeypatch, capsys):
+    monkeypatch.setenv("COURSE_MODELS", "auto")
+    monkeypatch.setenv("HF_ENDPOINT", "http://127.0.0.1:9")  # nothing listens on the discard port
+    assert registry.active_tier() == "offline"
+    out = capsys.readouterr().out.strip().splitlines()
+    assert len(out) == 1 and out[0].startswith("[course] Hub not reachable")
+
+
+def test_auto_uses_hub_when_reachable(monkeypatch):
+    monkeypatch.setenv("COURSE_MODELS", "auto")
+    monkeypatch.setattr(registry, "hub_reachable", lambda: (True, "reachable"))
+    assert registry.active_tier() == "hub"
+
+
+def test_hub_mode_download_failure_is_one_clear_error(monkeypatch):
+    monkeypatch.setenv("COURSE_MODELS", "hub")
+
+    def fail(spec):
+        raise OSError("We couldn't connect to 'https://huggingface.co'\nlong details")
+
+    monkeypatch.setattr(registry, "_download", fail)
+    with pytest.raises(registry.CourseModelError) as info:
+        registry.checkpoint("sentiment")
+    message = str(info.value)
+    assert "COURSE_MODELS=offline" in message and "\n" not in message
+    assert info.value.__cause__ is None and info.value.__suppress_context__
+
+
+def test_auto_mode_download_failure_falls_back(monkeypatch, capsys, tmp_path):
+    monkeypatch.setenv("COURSE_MODELS", "auto")
+    monkeypatch.setenv("COURSE_CACHE", str(tmp_path))
+    monkeypatch.setattr(registry, "hub_reachable", lambda: (True, "reachable"))
+    monkeypatch.setattr(registry, "_download", lambda spec: (_ for _ in ()).throw(OSError("boom")))
+    path = registry.checkpoint("features")
+    out = capsys.readouterr().out
+    assert "download failed (OSError: boom)" in out and "offline tier" in out
+    assert path.endswith("model")
+
+
+def test_offline_checkpoint_announces_standins(capsys, tmp_path, monkeypatch):
+    monkeypatch.setenv("COURSE_CACHE", str(tmp_path))
+    registry.checkpoint("sentiment")
+    registry.checkpoint("features")
+    out = capsys.readouterr().out
+    assert "sentiment: offline tier" in out and "STAND-IN, predictions mean nothing" in out
+    assert "features: offline tier" in out and "(real model)" in out
+
+
+def test_hub_checkpoint_passes_the_pinned_revision(monkeypatch, capsys):
+    monkeypatch.setenv("COURSE_MODELS", "hub")
+    calls = []
+
+    def fake_snapshot(repo_id, revision, allow_patterns):
+        calls.append((repo_id, revision, allow_patterns))
+        return "/tmp/snapshot"
+
+    import huggingface_hub
+
+    monkeypatch.setattr(huggingface_hub, "snapshot_download", fake_snapshot)
+    assert registry.checkpoint("fill-mask") == "/tmp/snapshot"
+    spec = registry.REGISTRY["fill-mask"]
+    assert calls == [(spec.hub_id, spec.revision, registry.ALLOW_PATTERNS)]
+    assert "revision fb53ab8802" in capsys.readouterr().out
