@@ -24,9 +24,6 @@ class Feedback:
         text = f"{mark}: {self.message}"
         return text + (f"\n  Hint: {self.hint}" if self.hint and not self.correct else "")
 
-    def __bool__(self) -> bool:
-        return self.correct
-
     def _repr_pretty_(self, printer: Any, cycle: bool) -> None:
         printer.text(str(self))
 

@@ -79,7 +79,6 @@ def build_answer_box(check: Callable[[str], Feedback], prompt: str, placeholder:
         result.value = feedback_html(outcome if isinstance(outcome, Feedback) else wrong(str(outcome)))
 
     button.on_click(on_click)
-    box.on_submit(on_click)
     return w.VBox([w.HBox([box, button]), result])
 
 
