@@ -34,7 +34,8 @@ def prob_bar_chart(labels: Sequence[str], probs: Sequence[float], title: str = "
 
 
 def heatmap(values, row_labels: Sequence[str], col_labels: Sequence[str], title: str = "",
-            cell_text: Sequence[Sequence[str]] | None = None, ax=None):
+            cell_text: Sequence[Sequence[str]] | None = None, ax=None,
+            vmin: float | None = None, vmax: float | None = None):
     """A heatmap of a 2-D array with labelled axes and optional text in each cell."""
     import matplotlib.pyplot as plt
     import numpy as np
@@ -42,7 +43,7 @@ def heatmap(values, row_labels: Sequence[str], col_labels: Sequence[str], title:
     values = np.asarray(values, dtype=float)
     if ax is None:
         _, ax = plt.subplots(figsize=(1.2 * len(col_labels) + 2, 0.5 * len(row_labels) + 1.5))
-    image = ax.imshow(values, cmap="viridis", aspect="auto")
+    image = ax.imshow(values, cmap="viridis", aspect="auto", vmin=vmin, vmax=vmax)
     ax.set_xticks(range(len(col_labels)), [str(c) for c in col_labels], rotation=30, ha="right")
     ax.set_yticks(range(len(row_labels)), [str(r) for r in row_labels])
     if cell_text is not None:
