@@ -1,0 +1,45 @@
+"""Reading a GPT-2 model's two ends: embeddings through lm_head, and the logit lens (lesson 04)."""
+
+from __future__ import annotations
+
+from typing import Sequence
+
+import pandas as pd
+import torch
+
+
+def top_tokens_by_dot(model: torch.nn.Module, tokenizer, token_ids: Sequence[int],
+                      k: int = 10) -> pd.DataFrame:
+    """Per token id: the k tokens (repr) whose lm_head row best matches (dot product) its embedding."""
+    with torch.no_grad():
+        ids = torch.as_tensor(list(token_ids), device=model.device)
+        vectors = model.get_input_embeddings()(ids)
+        scores = model.get_output_embeddings()(vectors)  # (n_tokens, vocab): one dot product per row
+    top = scores.topk(k, dim=-1).indices
+    rows = [[repr(tokenizer.decode([i])) for i in row] for row in top.tolist()]
+    index = [repr(tokenizer.decode([i])) for i in token_ids]
+    return pd.DataFrame(rows, index=index, columns=[f"#{r + 1}" for r in range(k)])
+
+
+def state_labels(n_states: int) -> list[str]:
+    """Names of the hidden states: 'embeddings', then 'layer 1' ... 'layer N'."""
+    return ["embeddings"] + [f"layer {i}" for i in range(1, n_states)]
+
+
+def lens_logits(model: torch.nn.Module, hidden_states: Sequence[torch.Tensor],
+                row: int = 0) -> torch.Tensor:
+    """Logit lens for one sequence: (n_states, seq_len, vocab); ln_f on every state but the last."""
+    states = torch.stack([h[row] for h in hidden_states])  # (n_states, seq_len, hidden)
+    with torch.no_grad():
+        normed = torch.cat([model.transformer.ln_f(states[:-1]), states[-1:]])  # last: already normed
+        return model.lm_head(normed)
+
+
+def lens_tables(logits: torch.Tensor, tokenizer,
+                positions: Sequence[str]) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Top token (repr) and its probability for every (hidden state, position) of lens_logits(...)."""
+    probs, ids = logits.float().softmax(dim=-1).max(dim=-1)  # each (n_states, seq_len)
+    rows = state_labels(logits.shape[0])
+    tokens = pd.DataFrame([[repr(tokenizer.decode([i])) for i in r] for r in ids.tolist()],
+                          index=rows, columns=list(positions))
+    return tokens, pd.DataFrame(probs.cpu().numpy(), index=rows, columns=list(positions))

@@ -1,0 +1,268 @@
+"""Unit tests of lesson 04's explorer and checkers, and of its exercise notebook's nbgrader structure."""
+
+import copy
+import math
+from pathlib import Path
+
+import nbformat
+import pandas as pd
+import pytest
+import torch
+from transformers import AutoModelForCausalLM, AutoTokenizer
+
+from course_utils import exercises_logits as ex
+from course_utils import standins, widgets
+from course_utils.feedback import Feedback
+
+ROOT = Path(__file__).resolve().parents[1]
+EXERCISES = ROOT / "exercises" / "source" / "lesson04" / "04_logits_and_embeddings_exercises.ipynb"
+
+
+@pytest.fixture(scope="module")
+def model():
+    return AutoModelForCausalLM.from_pretrained(standins.build("generation")).eval()
+
+
+@pytest.fixture
+def tokenizer():
+    return AutoTokenizer.from_pretrained(standins.build("generation"))
+
+
+def assert_wrong(feedback, *words):
+    assert isinstance(feedback, Feedback) and not feedback.correct, str(feedback)
+    text = str(feedback).lower()
+    for word in words:
+        assert word.lower() in text, f"{word!r} not in {text!r}"
+
+
+# ---------- explorer ----------
+
+def test_next_token_table_columns_and_temperature(model, tokenizer):
+    t1 = ex.next_token_table(model, tokenizer, "The cat", temperature=1.0, k=6)
+    assert list(t1.columns) == ["token", "id", "probability", "at T=1"] and len(t1) == 6
+    assert t1["probability"].tolist() == t1["at T=1"].tolist()
+    cold = ex.next_token_table(model, tokenizer, "The cat", temperature=0.2, k=6)
+    hot = ex.next_token_table(model, tokenizer, "The cat", temperature=3.0, k=6)
+    assert cold["id"].tolist() == t1["id"].tolist() == hot["id"].tolist()  # order never changes
+    assert cold["probability"].iloc[0] > t1["probability"].iloc[0] > hot["probability"].iloc[0]
+    assert cold["at T=1"].tolist() == t1["at T=1"].tolist()
+
+
+def test_plot_next_token_table_draws_one_bar_per_token(model, tokenizer):
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    ax = ex.plot_next_token_table(ex.next_token_table(model, tokenizer, "The cat", k=5))
+    assert len(ax.patches) == 5
+    plt.close("all")
+
+
+def test_explorer_text_fallback_shows_the_table(model, tokenizer, monkeypatch, capsys):
+    import functools
+
+    import ipywidgets as w
+
+    monkeypatch.setenv("COURSE_WIDGETS", "text")
+    fn = functools.partial(ex.next_token_table, model, tokenizer)
+    widgets.explorer(fn, {"prompt": w.Text(value="The cat"), "temperature": w.FloatSlider(value=0.5),
+                          "k": w.IntSlider(value=4)})
+    first = ex.next_token_table(model, tokenizer, "The cat", 0.5, 4)["token"].iloc[0]
+    assert first in capsys.readouterr().out
+
+
+# ---------- Q1 ----------
+
+def top5_reference(model, tokenizer, prompt=ex.TOPK_PROMPT):
+    probs = ex.last_logits(model, tokenizer, prompt).softmax(-1)
+    values, ids = probs.topk(ex.TOPK_K)
+    return pd.DataFrame({"token": [tokenizer.decode([i]) for i in ids.tolist()],
+                         "probability": values.tolist()}), ids
+
+
+def test_check_top5_accepts_the_answer_and_its_repr_form(model, tokenizer):
+    good, _ = top5_reference(model, tokenizer)
+    assert ex.check_top5(good, model, tokenizer).correct
+    with_repr = good.assign(token=[repr(t) for t in good["token"]],
+                            probability=good["probability"].round(4))
+    assert ex.check_top5(with_repr, model, tokenizer).correct
+
+
+def test_check_top5_explains_mistakes(model, tokenizer):
+    good, ids = top5_reference(model, tokenizer)
+    logits = ex.last_logits(model, tokenizer, ex.TOPK_PROMPT)
+    assert_wrong(ex.check_top5(None, model, tokenizer), "None")
+    assert_wrong(ex.check_top5(good.to_dict(), model, tokenizer), "dict", "DataFrame")
+    renamed = good.rename(columns={"probability": "p"})
+    assert_wrong(ex.check_top5(renamed, model, tokenizer), "probability")
+    assert_wrong(ex.check_top5(good.head(4), model, tokenizer), "4 rows")
+    assert_wrong(ex.check_top5(good.iloc[::-1], model, tokenizer), "order")
+    assert_wrong(ex.check_top5(good.assign(probability=logits.log_softmax(-1)[ids].tolist()),
+                               model, tokenizer), "log-probabilities")
+    as_logits = good.assign(probability=logits[ids].tolist())
+    assert_wrong(ex.check_top5(as_logits, model, tokenizer), "logits")
+    assert_wrong(ex.check_top5(good.assign(probability=["x"] * 5), model, tokenizer), "numbers")
+    assert_wrong(ex.check_top5(good.assign(probability=good["probability"] * 0.5), model, tokenizer),
+                 "differ")
+    other, _ = top5_reference(model, tokenizer, "Zebras and")
+    assert_wrong(ex.check_top5(other, model, tokenizer), "differ", "last position")
+
+
+# ---------- Q2 ----------
+
+def test_check_logprob_accepts_floats_and_scalar_tensors(model, tokenizer):
+    per_token = ex.continuation_logprob(model, tokenizer, ex.CONTINUATION_PROMPT, ex.CONTINUATION)
+    total = float(per_token.sum())
+    assert total < 0 and len(per_token) == len(tokenizer(ex.CONTINUATION)["input_ids"])
+    assert ex.check_logprob(total, model, tokenizer).correct
+    assert ex.check_logprob(torch.tensor(total), model, tokenizer).correct
+    assert not ex.check_logprob(total - 0.1, model, tokenizer).correct
+
+
+def test_continuation_logprob_agrees_with_the_models_loss(model, tokenizer):
+    prompt_ids = tokenizer(ex.CONTINUATION_PROMPT)["input_ids"]
+    cont_ids = tokenizer(ex.CONTINUATION)["input_ids"]
+    ids = torch.tensor([prompt_ids + cont_ids])
+    labels = ids.clone()
+    labels[0, :len(prompt_ids)] = -100
+    with torch.no_grad():
+        loss = model(input_ids=ids, labels=labels).loss.item()
+    per_token = ex.continuation_logprob(model, tokenizer, ex.CONTINUATION_PROMPT, ex.CONTINUATION)
+    total = float(per_token.sum())
+    assert math.isclose(total, -loss * len(cont_ids), abs_tol=1e-4)
+
+
+def test_check_logprob_explains_mistakes(model, tokenizer):
+    per_token = ex.continuation_logprob(model, tokenizer, ex.CONTINUATION_PROMPT, ex.CONTINUATION)
+    total = float(per_token.sum())
+    shifted = float(ex.continuation_logprob(model, tokenizer, ex.CONTINUATION_PROMPT, ex.CONTINUATION,
+                                            shift=0).sum())
+    assert_wrong(ex.check_logprob(None, model, tokenizer), "None")
+    assert_wrong(ex.check_logprob("-3.2", model, tokenizer), "str", "one number")
+    assert_wrong(ex.check_logprob(per_token, model, tokenizer), "Tensor")
+    assert_wrong(ex.check_logprob(-total, model, tokenizer), "positive")
+    assert_wrong(ex.check_logprob(math.exp(total), model, tokenizer), "probability")
+    assert_wrong(ex.check_logprob(total / len(per_token), model, tokenizer), "average")
+    assert_wrong(ex.check_logprob(total / math.log(2), model, tokenizer), "bits")
+    assert_wrong(ex.check_logprob(shifted, model, tokenizer), "off by one")
+    assert_wrong(ex.check_logprob(total * 3, model, tokenizer), "differs")
+
+
+# ---------- Q3 ----------
+
+def test_check_lens_accepts_the_correct_lens(model, tokenizer):
+    lens = ex.last_position_lens(model, tokenizer, ex.LENS_PROMPT)
+    assert lens.shape == (model.config.n_layer + 1, model.config.vocab_size)
+    assert torch.allclose(lens[-1], ex.last_logits(model, tokenizer, ex.LENS_PROMPT), atol=1e-5)
+    assert ex.check_lens(lens, model, tokenizer).correct
+
+
+def test_check_lens_explains_mistakes(model, tokenizer):
+    lens = ex.last_position_lens(model, tokenizer, ex.LENS_PROMPT)
+    raw = ex.last_position_lens(model, tokenizer, ex.LENS_PROMPT, ln_f=False)
+    assert not torch.allclose(raw[:-1], lens[:-1], atol=1e-3)  # the stand-in tells the two apart
+    assert_wrong(ex.check_lens(None, model, tokenizer), "None")
+    assert_wrong(ex.check_lens(lens.tolist(), model, tokenizer), "list", "Tensor")
+    assert_wrong(ex.check_lens(lens[None], model, tokenizer), "batch dimension")
+    assert_wrong(ex.check_lens(lens[1:], model, tokenizer), "hidden_states[0]")
+    assert_wrong(ex.check_lens(lens[:, :10], model, tokenizer), "shape")
+    assert_wrong(ex.check_lens(lens.softmax(-1), model, tokenizer), "probabilities")
+    assert_wrong(ex.check_lens(raw, model, tokenizer), "ln_f")
+    with torch.no_grad():
+        double = torch.cat([lens[:-1], model.lm_head(model.transformer.ln_f(
+            model.transformer.ln_f(_last_state(model, tokenizer))))[None]])
+    assert_wrong(ex.check_lens(double, model, tokenizer), "last row")
+    noisy = lens.clone()
+    noisy[2] += 1.0
+    assert_wrong(ex.check_lens(noisy, model, tokenizer), "rows [2]")
+
+
+def _last_state(model, tokenizer):
+    ids = tokenizer(ex.LENS_PROMPT, return_tensors="pt")
+    with torch.no_grad():
+        return model(**ids, output_hidden_states=True).hidden_states[-1][0, -1]
+
+
+# ---------- Q4 ----------
+
+def padded(tokenizer, side="left", texts=ex.PAD_TEXTS):
+    tokenizer.pad_token, tokenizer.padding_side = tokenizer.eos_token, side
+    batch = tokenizer(list(texts), padding=True, return_tensors="pt")
+    return batch, (batch["attention_mask"].cumsum(-1) - 1).clamp(min=0)
+
+
+def test_check_padded_batch_accepts_left_padding_with_position_ids(model, tokenizer):
+    batch, position_ids = padded(tokenizer)
+    assert not bool(batch["attention_mask"][0].all())  # the short row really is padded
+    assert ex.check_padded_batch(batch, position_ids, model, tokenizer).correct
+    assert ex.check_padded_batch(dict(batch), position_ids, model, tokenizer).correct
+
+
+def test_check_padded_batch_explains_mistakes(model, tokenizer):
+    batch, position_ids = padded(tokenizer)
+    ids = batch["input_ids"]
+    assert_wrong(ex.check_padded_batch(None, position_ids, model, tokenizer), "None")
+    assert_wrong(ex.check_padded_batch([1, 2], position_ids, model, tokenizer), "input_ids")
+    one_row = {"input_ids": ids[0], "attention_mask": batch["attention_mask"][0]}
+    assert_wrong(ex.check_padded_batch(one_row, position_ids, model, tokenizer), "2-D")
+    swapped, swapped_pos = padded(tokenizer, texts=ex.PAD_TEXTS[::-1])
+    assert_wrong(ex.check_padded_batch(swapped, swapped_pos, model, tokenizer), "row 0")
+    right, right_pos = padded(tokenizer, side="right")
+    assert_wrong(ex.check_padded_batch(right, right_pos, model, tokenizer), "right padding")
+    assert_wrong(ex.check_padded_batch(batch, None, model, tokenizer), "position_ids is None")
+    assert_wrong(ex.check_padded_batch(batch, position_ids.tolist(), model, tokenizer), "list")
+    assert_wrong(ex.check_padded_batch(batch, position_ids[:, 1:], model, tokenizer), "shape")
+    assert_wrong(ex.check_padded_batch(batch, batch["attention_mask"].cumsum(-1) - 1, model, tokenizer),
+                 "negative")
+    default = torch.arange(ids.shape[1]).expand_as(ids)
+    assert_wrong(ex.check_padded_batch(batch, default, model, tokenizer), "default positions")
+    assert_wrong(ex.check_padded_batch(batch, position_ids + 1, model, tokenizer), "differ")
+
+
+def test_checkers_never_raise(model, tokenizer):
+    batch, position_ids = padded(tokenizer)
+    broken = {"input_ids": batch["input_ids"], "attention_mask": "not a tensor"}
+    assert_wrong(ex.check_padded_batch(broken, position_ids, model, tokenizer), "raised")
+
+
+# ---------- Q5 ----------
+
+def test_check_right_padding():
+    assert ex.check_right_padding("A").correct
+    assert ex.check_right_padding(" a ").correct
+    assert ex.check_right_padding(ex.RIGHT_PADDING_OPTIONS[0]).correct
+    for option in ex.RIGHT_PADDING_OPTIONS[1:]:
+        assert_wrong(ex.check_right_padding(option))
+    assert_wrong(ex.check_right_padding("D"), "[:, -1]")
+    assert_wrong(ex.check_right_padding("Z"), "not one of the options")
+    assert_wrong(ex.check_right_padding(""), "not one of the options")
+    assert_wrong(ex.check_right_padding("Apples"), "not one of the options")
+    assert_wrong(ex.check_right_padding(None), "None")
+    assert_wrong(ex.check_right_padding(1), "int")
+
+
+# ---------- the notebooks ----------
+
+def test_exercise_notebook_is_valid_nbgrader():
+    from nbgrader.nbgraderformat import MetadataValidator
+    from nbgrader.preprocessors import ClearHiddenTests, ClearSolutions
+
+    nb = nbformat.read(EXERCISES, as_version=4)
+    MetadataValidator().validate_nb(nb)
+    metas = [cell.metadata["nbgrader"] for cell in nb.cells]
+    assert all(m["schema_version"] == 3 for m in metas)
+    ids = [m["grade_id"] for m in metas]
+    assert len(ids) == len(set(ids)), "grade_ids must be unique"
+    graded = [c for c in nb.cells if c.metadata["nbgrader"]["grade"]]
+    answers = [c for c in nb.cells if c.metadata["nbgrader"]["solution"]]
+    assert len(graded) >= 4 and len(answers) >= 4
+    assert all("### BEGIN HIDDEN TESTS" in c.source and "assert" in c.source for c in graded)
+    assert all("### BEGIN SOLUTION" in c.source for c in answers)
+    assert all(not c.get("outputs") and c.get("execution_count") is None
+               for c in nb.cells if c.cell_type == "code")
+    student, resources = ClearSolutions().preprocess(copy.deepcopy(nb), {})
+    student, _ = ClearHiddenTests().preprocess(student, resources)
+    text = "\n".join(c.source for c in student.cells)
+    assert "BEGIN SOLUTION" not in text and "HIDDEN TESTS" not in text
+    assert text.count("raise NotImplementedError()") == len(answers)
