@@ -55,6 +55,9 @@ def guarded(check: Callable[..., Feedback]) -> Callable[..., Feedback]:
     def run(*args: Any, **kwargs: Any) -> Feedback:
         try:
             return check(*args, **kwargs)
+        except NotImplementedError:  # the student version's placeholder is still there
+            return wrong("not answered yet",
+                         "replace `raise NotImplementedError()` with your answer, then run the cell")
         except Exception as err:  # the learner's code failed inside the check
             return wrong(f"your code raised {describe_error(err)}",
                          "run your cell again and read the error's last line")

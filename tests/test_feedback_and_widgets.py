@@ -37,6 +37,18 @@ def test_guarded_turns_learner_exceptions_into_one_line():
     assert outcome.message == "your code raised ZeroDivisionError: division by zero"
 
 
+def test_guarded_says_an_unanswered_question_is_not_answered():
+    @feedback.guarded
+    def check(fn):
+        return right("ok") if fn() else wrong("no")
+
+    def placeholder():
+        raise NotImplementedError()
+
+    outcome = check(placeholder)
+    assert outcome.message == "not answered yet" and "NotImplementedError" in outcome.hint
+
+
 def test_expect_type_and_shape_messages():
     assert "is None" in feedback.expect_type(None, dict, "x").message
     assert "is a list, expected a dict" in feedback.expect_type([], dict, "x").message
