@@ -1,0 +1,361 @@
+"""Unit tests of lesson 05's checkers, explorer and stepper widget: right, wrong, None, wrong type, errors."""
+
+from __future__ import annotations
+
+import pandas as pd
+import pytest
+import torch
+import torch.nn.functional as F
+from transformers import AutoTokenizer, T5ForConditionalGeneration
+
+from course_utils import exercises_t5 as ex
+from course_utils import standins
+from course_utils.decoding import DecodingStepper, candidate_table, decoder_start, first_step_logits, greedy_decode
+from course_utils.feedback import Feedback
+
+
+@pytest.fixture(scope="module")
+def t5():
+    path = standins.build("t5")
+    return T5ForConditionalGeneration.from_pretrained(path).eval(), AutoTokenizer.from_pretrained(path)
+
+
+@pytest.fixture(scope="module")
+def inputs(t5):
+    return t5[1]("translate English to German: Good morning, how are you?", return_tensors="pt")
+
+
+@pytest.fixture(scope="module")
+def labels(t5):
+    return t5[1](text_target="Guten Morgen, wie geht es dir?", return_tensors="pt")["input_ids"]
+
+
+def correct(outcome):
+    assert isinstance(outcome, Feedback), outcome
+    return outcome.correct
+
+
+# ---- question 1: first-step logits -----------------------------------------------------------
+
+def test_first_step_right(t5, inputs):
+    model, _ = t5
+    logits = first_step_logits(model, inputs["input_ids"], inputs["attention_mask"])
+    assert correct(ex.check_first_step_logits(logits, model, inputs))
+
+
+@pytest.mark.parametrize("transform,words", [
+    (lambda x, d: x * d ** 0.5, "sqrt(d_model)"),
+    (lambda x, d: x.softmax(-1), "probabilities"),
+    (lambda x, d: x[:, None, :], "(1, 1, vocab)"),
+    (lambda x, d: x[0], "shape"),
+    (lambda x, d: x + 1.0, "values differ"),
+])
+def test_first_step_wrong(t5, inputs, transform, words):
+    model, _ = t5
+    logits = first_step_logits(model, inputs["input_ids"], inputs["attention_mask"])
+    outcome = ex.check_first_step_logits(transform(logits, model.config.d_model), model, inputs)
+    assert not correct(outcome) and words in outcome.message, outcome
+
+
+def test_first_step_none_and_wrong_type(t5, inputs):
+    model, _ = t5
+    assert "None" in ex.check_first_step_logits(None, model, inputs).message
+    assert "list" in ex.check_first_step_logits([1.0, 2.0], model, inputs).message
+
+
+def test_first_step_without_attention_mask_still_checked(t5, inputs):
+    model, _ = t5
+    only_ids = {"input_ids": inputs["input_ids"]}
+    logits = first_step_logits(model, inputs["input_ids"])
+    assert correct(ex.check_first_step_logits(logits, model, only_ids))
+
+
+# ---- question 2: loss by hand ----------------------------------------------------------------
+
+@pytest.fixture(scope="module")
+def forced_logits(t5, inputs, labels):
+    with torch.no_grad():
+        return t5[0](**inputs, labels=labels).logits
+
+
+def test_loss_right_as_tensor_and_float(t5, inputs, labels, forced_logits):
+    model, _ = t5
+    vocab = forced_logits.shape[-1]
+    loss = F.cross_entropy(forced_logits.reshape(-1, vocab), labels.reshape(-1))
+    assert correct(ex.check_loss_by_hand(loss, model, inputs, labels))
+    assert correct(ex.check_loss_by_hand(loss.item(), model, inputs, labels))
+
+
+def test_loss_wrong_diagnosed(t5, inputs, labels, forced_logits):
+    model, _ = t5
+    vocab = forced_logits.shape[-1]
+    flat = labels.reshape(-1)
+    cases = {
+        "GPT-2": F.cross_entropy(forced_logits[:, :-1].reshape(-1, vocab), labels[:, 1:].reshape(-1)),
+        "summed": F.cross_entropy(forced_logits.reshape(-1, vocab), flat, reduction="sum"),
+        "softmax": F.cross_entropy(forced_logits.softmax(-1).reshape(-1, vocab), flat),
+        "cross_entropy(out.logits": torch.tensor(0.5),
+    }
+    for words, value in cases.items():
+        outcome = ex.check_loss_by_hand(value, model, inputs, labels)
+        assert not correct(outcome) and words in outcome.hint, (words, outcome)
+
+
+def test_loss_bad_types(t5, inputs, labels, forced_logits):
+    model, _ = t5
+    assert "None" in ex.check_loss_by_hand(None, model, inputs, labels).message
+    assert "str" in ex.check_loss_by_hand("6.2", model, inputs, labels).message
+    per_token = F.cross_entropy(forced_logits[0], labels[0], reduction="none")
+    assert "single number" in ex.check_loss_by_hand(per_token, model, inputs, labels).message
+
+
+# ---- question 3: greedy loop with the cache --------------------------------------------------
+
+def good_greedy(model, input_ids, attention_mask, max_new_tokens):
+    result = greedy_decode(model, input_ids, attention_mask, max_new_tokens=max_new_tokens)
+    return result.tokens, result.logits
+
+
+def loop(model, input_ids, attention_mask, max_new_tokens, *, rescale=True, cache=True, stop=True,
+         rerun_encoder=False, with_start=False):
+    """A hand loop with switchable mistakes."""
+    encoder_outputs = model.get_encoder()(input_ids=input_ids, attention_mask=attention_mask)
+    decoded = decoder_start(model)
+    past, tokens, rows = None, [], []
+    for _ in range(max_new_tokens):
+        feed = decoded[:, -1:] if cache else decoded
+        if rerun_encoder:
+            out = model(input_ids=input_ids, attention_mask=attention_mask, decoder_input_ids=feed,
+                        past_key_values=past, use_cache=cache)
+            logits = out.logits[0, -1]
+            past = out.past_key_values if cache else None
+        else:
+            dec = model.decoder(input_ids=feed, encoder_hidden_states=encoder_outputs.last_hidden_state,
+                                encoder_attention_mask=attention_mask, past_key_values=past, use_cache=cache)
+            past = dec.past_key_values if cache else None
+            hidden = dec.last_hidden_state[0, -1]
+            logits = model.lm_head(hidden * model.config.d_model ** -0.5 if rescale else hidden)
+        token = int(logits.argmax())
+        tokens.append(token)
+        rows.append(logits)
+        decoded = torch.cat([decoded, decoded.new_tensor([[token]])], dim=1)
+        if stop and token == model.config.eos_token_id:
+            break
+    start = [model.config.decoder_start_token_id] if with_start else []
+    return start + tokens, torch.stack(rows)
+
+
+def then(answer, change):
+    """Apply `change(tokens, logits)` to one run's answer (so the loop runs once per call)."""
+    return change(*answer)
+
+
+def test_greedy_right(t5):
+    model, tokenizer = t5
+    assert correct(ex.check_greedy(good_greedy, model, tokenizer))
+    assert correct(ex.check_greedy(lambda *a: loop(*a), model, tokenizer))
+    assert correct(ex.check_greedy(lambda *a: then(loop(*a), lambda t, l: (t, list(l))), model, tokenizer))
+
+
+@pytest.mark.parametrize("mistake,words", [
+    (dict(rescale=False), "sqrt(d_model)"),
+    (dict(cache=False), "cache is not used"),
+    (dict(stop=False), "EOS"),
+    (dict(rerun_encoder=True), "encoder ran"),
+    (dict(with_start=True), "start token"),
+])
+def test_greedy_wrong(t5, mistake, words):
+    model, tokenizer = t5
+    outcome = ex.check_greedy(lambda *a: loop(*a, **mistake), model, tokenizer)
+    assert not correct(outcome)
+    assert words in outcome.message + outcome.hint, outcome
+
+
+def test_greedy_bad_shapes_and_types(t5):
+    model, tokenizer = t5
+    assert "function" in ex.check_greedy(None, model, tokenizer).message
+    assert "tuple" in ex.check_greedy(lambda *a: loop(*a)[0], model, tokenizer).message
+    assert "tokens is a" in ex.check_greedy(lambda *a: ("abc", loop(*a)[1]), model, tokenizer).message
+    wrong_rows = lambda *a: then(loop(*a), lambda t, l: (t, l[:1]))  # noqa: E731
+    assert "shape" in ex.check_greedy(wrong_rows, model, tokenizer).message
+    shifted = lambda *a: then(loop(*a), lambda t, l: (t, l + 0.5))  # noqa: E731
+    assert "logits differ" in ex.check_greedy(shifted, model, tokenizer).message
+
+
+def test_greedy_learner_error_is_feedback_and_hooks_are_removed(t5):
+    model, tokenizer = t5
+
+    def broken(*args):
+        raise RuntimeError("oops")
+
+    outcome = ex.check_greedy(broken, model, tokenizer)
+    assert not correct(outcome) and "RuntimeError" in outcome.message
+    assert not model.lm_head._forward_hooks and not model.decoder._forward_pre_hooks
+
+
+def test_forced_tokens_scripts_lm_head_calls(t5):
+    model, tokenizer = t5
+    enc = tokenizer("summarize: hello there", return_tensors="pt")
+    with ex.forced_tokens(model, {0: 9, 1: 21}):
+        result = greedy_decode(model, enc["input_ids"], enc["attention_mask"], max_new_tokens=3)
+    assert result.tokens[:2] == [9, 21]
+    assert not model.lm_head._forward_hooks
+
+
+# ---- question 4: comparing two inputs --------------------------------------------------------
+
+def compare(model, a, b):
+    return ex.first_step_comparison(model, a, b)
+
+
+def test_comparison_right(t5):
+    model, tokenizer = t5
+    assert correct(ex.check_comparison(compare, model, tokenizer))
+    as_tensors = lambda m, a, b: {k: torch.tensor(v) for k, v in compare(m, a, b).items()}  # noqa: E731
+    assert correct(ex.check_comparison(as_tensors, model, tokenizer))
+
+
+def test_comparison_reference_properties(t5):
+    model, tokenizer = t5
+    a, b = (tokenizer(t, return_tensors="pt") for t in ex.PROMPTS)
+    same = ex.first_step_comparison(model, a, a)
+    assert abs(same["cosine"] - 1) < 1e-5 and abs(same["kl"]) < 1e-6
+    there, back = ex.first_step_comparison(model, a, b), ex.first_step_comparison(model, b, a)
+    assert there["kl"] > 0 and back["kl"] > 0 and there["kl"] != back["kl"]
+
+
+def test_comparison_wrong_diagnosed(t5):
+    model, tokenizer = t5
+
+    def swapped(m, a, b):
+        return {"cosine": compare(m, a, b)["cosine"], "kl": compare(m, b, a)["kl"]}
+
+    def logit_cosine(m, a, b):
+        la, lb = (first_step_logits(m, e["input_ids"], e["attention_mask"])[0] for e in (a, b))
+        return {"cosine": float(F.cosine_similarity(la, lb, dim=0)), "kl": compare(m, a, b)["kl"]}
+
+    def negative(m, a, b):
+        return {"cosine": compare(m, a, b)["cosine"], "kl": -compare(m, a, b)["kl"]}
+
+    def off(m, a, b):
+        return {"cosine": compare(m, a, b)["cosine"], "kl": 2 * compare(m, a, b)["kl"]}
+
+    for fn, words in [(swapped, "KL(p_b || p_a)"), (logit_cosine, "logits"), (negative, "negative"),
+                      (off, "expected")]:
+        outcome = ex.check_comparison(fn, model, tokenizer)
+        assert not correct(outcome) and words in outcome.message, outcome
+    wrong_cos = lambda m, a, b: {"cosine": 0.1, "kl": compare(m, a, b)["kl"]}  # noqa: E731
+    assert "expected" in ex.check_comparison(wrong_cos, model, tokenizer).message
+
+
+def test_comparison_bad_types(t5):
+    model, tokenizer = t5
+    assert "function" in ex.check_comparison(3, model, tokenizer).message
+    assert "dict" in ex.check_comparison(lambda m, a, b: [1, 2], model, tokenizer).message
+    assert "lacks" in ex.check_comparison(lambda m, a, b: {"cosine": 1.0}, model, tokenizer).message
+    assert "None" in ex.check_comparison(lambda m, a, b: {"cosine": None, "kl": 0}, model, tokenizer).message
+    vector = lambda m, a, b: {"cosine": torch.ones(3), "kl": 0.0}  # noqa: E731
+    assert "single number" in ex.check_comparison(vector, model, tokenizer).message
+
+
+# ---- question 5: the stepper's table ---------------------------------------------------------
+
+def test_top_candidates_right(t5):
+    _, tokenizer = t5
+    assert correct(ex.check_top_candidates(candidate_table, tokenizer))
+
+    def own(logits, tok, k):
+        values, ids = logits.softmax(-1).topk(k)
+        return pd.DataFrame({"token": [tok.decode([i]) for i in ids.tolist()], "id": ids.tolist(),
+                             "probability": values.tolist(), "extra": 0})
+
+    assert correct(ex.check_top_candidates(own, tokenizer))
+
+
+def test_top_candidates_wrong(t5):
+    _, tokenizer = t5
+
+    def local_softmax(logits, tok, k):
+        values, ids = logits.topk(k)
+        return pd.DataFrame({"token": "", "id": ids.tolist(), "probability": values.softmax(-1).tolist()})
+
+    def logits_as_probs(logits, tok, k):
+        values, ids = logits.topk(k)
+        return pd.DataFrame({"token": "", "id": ids.tolist(), "probability": values.tolist()})
+
+    def least_first(logits, tok, k):
+        return candidate_table(logits, tok, k).iloc[::-1]
+
+    cases = [(local_softmax, "top k only"), (logits_as_probs, "not softmax"),
+             (least_first, "most probable first"),
+             (lambda l, t, k: candidate_table(l, t, k).drop(columns="probability"), "columns"),
+             (lambda l, t, k: candidate_table(l, t, k + 1), "rows"),
+             (lambda l, t, k: candidate_table(l, t, k).to_dict(), "dict"),
+             (None, "function")]
+    for fn, words in cases:
+        outcome = ex.check_top_candidates(fn, tokenizer)
+        assert not correct(outcome) and words in outcome.message + outcome.hint, (words, outcome)
+
+
+# ---- question 6: the rescale -----------------------------------------------------------------
+
+def test_rescale_choice():
+    assert correct(ex.check_rescale_choice(ex.CHOICES[1]))
+    assert not correct(ex.check_rescale_choice(ex.CHOICES[0]))
+    assert "added constant" in ex.check_rescale_choice(ex.CHOICES[2]).message
+    assert "not one of" in ex.check_rescale_choice("b").message
+    assert not correct(ex.check_rescale_choice(None))
+
+
+# ---- explorer and stepper widget -------------------------------------------------------------
+
+def test_first_step_table(t5):
+    model, tokenizer = t5
+    table = ex.first_step_table(model, tokenizer, "summarize: hello", k=4)
+    assert list(table.columns) == ["token", "id", "probability"] and len(table) == 4
+    enc = tokenizer("summarize: hello", return_tensors="pt")
+    want = first_step_logits(model, enc["input_ids"], enc["attention_mask"])[0].topk(4).indices.tolist()
+    assert table["id"].tolist() == want
+
+
+def test_stepper_text_describes_each_step(t5):
+    model, tokenizer = t5
+    stepper = DecodingStepper(model, tokenizer, "summarize: hello", k=2, max_new_tokens=1)
+    before = ex.stepper_text(stepper)
+    assert "0 tokens" in before and "next step's candidates" in before
+    table = stepper.step()
+    after = ex.stepper_text(stepper, table)
+    assert "step 1: chose" in after and f"id {stepper.tokens[0]}" in after and "finished" in after
+
+
+@pytest.mark.parametrize("mode", ["text", "widgets"])
+def test_stepper_widget_buttons_drive_the_stepper(t5, monkeypatch, capsys, mode):
+    model, tokenizer = t5
+    monkeypatch.setenv("COURSE_WIDGETS", "text" if mode == "text" else "")
+    stepper = DecodingStepper(model, tokenizer, "summarize: hello", k=2, max_new_tokens=2)
+    widget = ex.stepper_widget(stepper)
+    shown = capsys.readouterr().out
+    if mode == "text":
+        assert "stepper.step()" in shown and "next step's candidates" in shown
+    next_button, reset_button = widget.children[0].children
+    next_button.click()
+    assert len(stepper.tokens) == 1
+    next_button.click()
+    next_button.click()  # finished: does not raise
+    assert stepper.done and len(stepper.tokens) == 2
+    reset_button.click()
+    assert stepper.tokens == [] and not stepper.done
+
+
+def test_stepper_widget_survives_an_unfinished_table_function(t5, monkeypatch, capsys):
+    model, tokenizer = t5
+    monkeypatch.setenv("COURSE_WIDGETS", "text")
+
+    def unfinished(logits, tok, k):
+        raise NotImplementedError()
+
+    stepper = DecodingStepper(model, tokenizer, "summarize: hello", k=2, table_fn=unfinished)
+    widget = ex.stepper_widget(stepper)
+    assert "NotImplementedError" in capsys.readouterr().out
+    widget.children[0].children[0].click()  # Next token: reported, not raised
+    assert stepper.tokens == []
