@@ -21,7 +21,15 @@ TASK_FOR_PROBLEM = {
     "Find the names of people and places in a news article": "token-classification",
 }
 TASKS = sorted(set(TASK_FOR_PROBLEM.values()))
-REMOVED_TASKS = ("text2text-generation", "translation", "summarization")
+REMOVED_TASKS = ("text2text-generation", "translation", "summarization", "question-answering")
+
+
+def canonical_task(name: str) -> str:
+    """The task a name stands for: aliases such as "sentiment-analysis" resolved, case folded."""
+    from transformers.pipelines import TASK_ALIASES
+
+    name = name.strip().strip("'\"").lower()
+    return TASK_ALIASES.get(name, name)
 
 
 @guarded
@@ -140,11 +148,13 @@ def check_task_choices(choices: Any) -> Feedback:
     missing = [p for p in TASK_FOR_PROBLEM if p not in choices]
     if missing:
         return wrong(f"no answer for {missing[0]!r}", "keep every problem as a key")
-    removed = [t for t in choices.values() if t in REMOVED_TASKS]
+    if not all(isinstance(task, str) for task in choices.values()):
+        return wrong("every answer must be a task name as text")
+    removed = [t for t in choices.values() if canonical_task(t) in REMOVED_TASKS]
     if removed:
         return wrong(f"{removed[0]!r} was removed in transformers 5",
                      "see lesson 01's section on removed tasks")
-    wrong_ones = [p for p, task in TASK_FOR_PROBLEM.items() if choices[p] != task]
+    wrong_ones = [p for p, task in TASK_FOR_PROBLEM.items() if canonical_task(choices[p]) != task]
     if wrong_ones:
         n = len(TASK_FOR_PROBLEM) - len(wrong_ones)
         return wrong(f"{n} of {len(TASK_FOR_PROBLEM)} right; not yet: {wrong_ones[0]!r}",
@@ -158,7 +168,7 @@ def check_story_task(answer: Any) -> Feedback:
     problem = expect_type(answer, str, "your answer")
     if problem:
         return problem
-    given = answer.strip().strip("'\"").lower()
+    given = canonical_task(answer)
     if given == "text-generation":
         return right("text-generation continues a prompt token by token")
     if given in REMOVED_TASKS:

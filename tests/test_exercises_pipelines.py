@@ -62,6 +62,15 @@ def test_task_choices():
     removed["Continue a story from its first sentence"] = "summarization"
     assert "removed in transformers 5" in ex.check_task_choices(removed).message
     assert "no answer for" in ex.check_task_choices({}).message
+    aliases = dict(ex.TASK_FOR_PROBLEM)
+    aliases["Decide whether a product review is positive or negative"] = "sentiment-analysis"
+    aliases["Find the names of people and places in a news article"] = "NER"
+    assert ex.check_task_choices(aliases).correct
+    qa = dict(ex.TASK_FOR_PROBLEM)
+    qa["Continue a story from its first sentence"] = "question-answering"
+    assert "removed in transformers 5" in ex.check_task_choices(qa).message
+    numbers = {problem: 1 for problem in ex.TASK_FOR_PROBLEM}
+    assert "task name as text" in ex.check_task_choices(numbers).message
 
 
 @pytest.mark.parametrize("answer,correct", [("text-generation", True), (" 'Text-Generation' ", True),
