@@ -8,7 +8,7 @@ from transformers import AutoModelForCausalLM, AutoTokenizer
 from course_utils import standins
 from course_utils.logit_lens import lens_logits, lens_tables, state_labels, top_tokens_by_dot
 
-TEXT = "This weekend I plan to"
+TEXT = "After school the children went to"
 
 
 @pytest.fixture(scope="module")
@@ -68,7 +68,7 @@ def test_lens_reads_the_requested_row_of_a_batch(lm):
     model, _ = lm
     tokenizer = AutoTokenizer.from_pretrained(standins.build("generation"))
     tokenizer.pad_token, tokenizer.padding_side = tokenizer.eos_token, "left"
-    batch = tokenizer(["Hi", TEXT], padding=True, return_tensors="pt")
+    batch = tokenizer(["Thanks", TEXT], padding=True, return_tensors="pt")
     with torch.no_grad():
         states = model(**batch, output_hidden_states=True).hidden_states
         alone = model(**tokenizer(TEXT, return_tensors="pt"), output_hidden_states=True).hidden_states
