@@ -33,6 +33,7 @@ def test_valid_nbformat_4_with_python3_kernel(path):
     nb = nbformat.read(path, as_version=4)
     nbformat.validate(nb)
     assert nb.nbformat == 4
+    assert "widgets" not in nb.metadata, "stored widget state: run tools/store_outputs.py"
     assert nb.metadata["kernelspec"]["name"] == "python3"
 
 

@@ -38,6 +38,7 @@ def store_outputs(path: Path) -> int:
                     output["execution_count"] = kept
         else:
             cell.outputs = []
+    nb.metadata.pop("widgets", None)  # widget state is per session, not part of the lesson
     nbformat.write(nb, path)
     return kept
 
