@@ -1,0 +1,575 @@
+"""Benchmark the course at the real checkpoints' dimensions, on CPU: `./course bench`.
+
+    python tools/benchmark.py [--only NAME[,NAME...]] [--suite] [--reps N] [--threads N] [--no-write]
+
+NAME: `notebooks`, a lesson (`01`, `03_models_and_heads`), `standins`, `decoding`, `grading`,
+`suite`, `download`. Runs with COURSE_MODELS=offline and COURSE_STANDIN_SIZE=full: the stand-ins
+have the real models' sizes (same compute and memory, random weights). Rows:
+
+- stand-ins: building the full-size stand-ins once (cached afterwards; not part of a lesson's time);
+- every lesson under notebooks/, each in a fresh kernel (nbclient in its own process, in a
+  temporary folder): wall time end to end and peak resident memory of the kernel's process tree
+  (psutil, sampled every 50 ms), against the budget of 60 s and 2.5 GB (10^9 bytes) per lesson;
+- lesson 05's hand-written greedy loop with the KV cache (course_utils.decoding) vs generate() on
+  the same input and number of tokens (goal <= 1.3x), and cached vs uncached decoding (best of
+  --reps interleaved runs, 1 torch thread by default: steady on a shared machine);
+- grading 30 submissions of lesson 01 with `python -m course_utils.grading` (as `./course grade`
+  runs it: offline, small stand-ins): half the solution notebook, half the unanswered student one;
+- the whole test suite (`python -m pytest`, as `./course test`; only with --suite or --only suite);
+- the course's total Hub download from the registry.
+
+Prints a Markdown table and writes benchmarks/results-YYYY-MM-DD.md and benchmarks/latest.md
+(with --only, the rows measured replace theirs in the same day's file; the others are kept).
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import json
+import os
+import platform
+import re
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable, Optional
+
+ROOT = Path(__file__).resolve().parents[1]
+VENV_BIN = ROOT / ".venv" / "bin"
+NOTEBOOKS = ROOT / "notebooks"
+BENCHMARKS = ROOT / "benchmarks"
+LESSONS = ["01_pipelines", "02_tokenization", "03_models_and_heads", "04_logits_and_embeddings",
+           "05_t5_decoding"]  # CONTRIBUTING.md's list; other notebooks found are added
+TIME_BUDGET_S = 60.0
+MEMORY_BUDGET_GB = 2.5
+GB = 1e9
+LOOP_GOAL = 1.3  # hand-written cached loop / generate()
+SUBMISSIONS = 30
+DECODE_TEXT = "translate English to German: The house is wonderful and the garden behind it is large."
+DECODE_TOKENS = 48
+NOTEBOOK_TIMEOUT_S = 900
+ROWS = ["standins", "notebooks", "decoding", "grading", "suite", "download"]
+
+
+@dataclass
+class Row:
+    """One line of the results table."""
+
+    item: str
+    time: str = ""
+    memory: str = ""
+    budget: str = ""
+    result: str = ""
+    note: str = ""
+
+
+def bench_env(standin_size: Optional[str] = "full") -> dict[str, str]:
+    """Environment of the benchmark's child processes: the venv first, offline, CPU only."""
+    env = dict(os.environ)
+    env.update(PATH=f"{VENV_BIN}{os.pathsep}{env.get('PATH', '')}", COURSE_MODELS="offline",
+               MPLBACKEND="Agg", CUDA_VISIBLE_DEVICES="", HF_HUB_OFFLINE="1",
+               HF_HUB_DISABLE_PROGRESS_BARS="1", TOKENIZERS_PARALLELISM="false")
+    if standin_size:
+        env["COURSE_STANDIN_SIZE"] = standin_size
+    else:
+        env.pop("COURSE_STANDIN_SIZE", None)
+    return env
+
+
+# ------------------------------------------------------------------ processes and memory
+
+class TreeSampler:
+    """Samples the summed RSS of a process's descendants (optionally with itself) in a thread."""
+
+    def __init__(self, pid: int, include_root: bool = False, interval: float = 0.05) -> None:
+        self.pid, self.include_root, self.interval = pid, include_root, interval
+        self.peak = 0
+        self._cpu: dict[int, float] = {}  # last CPU seconds seen per process
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+
+    def _run(self) -> None:
+        import psutil
+
+        try:
+            root = psutil.Process(self.pid)
+        except psutil.NoSuchProcess:
+            return
+        while not self._stop.is_set():
+            try:
+                procs = root.children(recursive=True) + ([root] if self.include_root else [])
+            except psutil.NoSuchProcess:
+                return
+            total = 0
+            for proc in procs:
+                try:
+                    total += proc.memory_info().rss
+                    times = proc.cpu_times()
+                    self._cpu[proc.pid] = times.user + times.system
+                except psutil.Error:
+                    pass
+            self.peak = max(self.peak, total)
+            self._stop.wait(self.interval)
+
+    @property
+    def cpu_seconds(self) -> float:
+        """CPU time (user + system) of the sampled processes, as last seen."""
+        return sum(self._cpu.values())
+
+    def __enter__(self) -> "TreeSampler":
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        self._thread.join()
+
+
+def kill_group(proc: subprocess.Popen) -> None:
+    """Stop a child started with start_new_session, and everything it started, by process id."""
+    import psutil
+
+    try:
+        family = psutil.Process(proc.pid).children(recursive=True)
+    except psutil.NoSuchProcess:
+        family = []
+    try:
+        os.killpg(proc.pid, signal.SIGKILL)
+    except ProcessLookupError:
+        pass
+    for child in family:  # kernels start their own session
+        try:
+            child.kill()
+        except psutil.NoSuchProcess:
+            pass
+    proc.wait()
+
+
+@dataclass
+class Measured:
+    """What run_measured saw: exit code, wall and CPU seconds, peak RSS, output."""
+
+    status: int
+    seconds: float
+    cpu: float
+    peak: int
+    out: str
+
+
+def run_measured(cmd: list[str], env: dict[str, str], cwd: Path, timeout: float,
+                 include_root: bool = False) -> Measured:
+    """Run `cmd`; measure wall time, CPU time and peak RSS of its process tree."""
+    with tempfile.TemporaryFile() as out:
+        start = time.perf_counter()
+        proc = subprocess.Popen(cmd, cwd=cwd, env=env, stdout=out, stderr=subprocess.STDOUT,
+                                start_new_session=True)
+        with TreeSampler(proc.pid, include_root) as sampler:
+            try:
+                code = proc.wait(timeout)
+            except subprocess.TimeoutExpired:
+                kill_group(proc)
+                code = -9
+        seconds = time.perf_counter() - start
+        out.seek(0)
+        text = out.read().decode(errors="replace")
+    return Measured(code, seconds, sampler.cpu_seconds, sampler.peak, text)
+
+
+# ------------------------------------------------------------------ rows
+
+def fmt_s(seconds: float) -> str:
+    """Seconds with one decimal."""
+    return f"{seconds:.1f} s"
+
+
+def fmt_gb(nbytes: float) -> str:
+    """Bytes as GB (10^9) with two decimals."""
+    return f"{nbytes / GB:.2f} GB"
+
+
+def bench_standins() -> Row:
+    """Build the full-size stand-ins once (they are cached for every later run)."""
+    code = ("import time; from course_utils import registry, standins\n"
+            "roles = [r for r in registry.REGISTRY if r != 'features']\n"
+            "built = [r for r in roles if not (standins.cache_root() / "
+            "f'{r}-full-seed0-v{standins.BUILD_VERSION}' / 'model.safetensors').exists()]\n"
+            "for r in roles: standins.build(r, size='full')\n"
+            "print('BUILT', ','.join(built) or '-')\n")
+    m = run_measured([sys.executable, "-c", code], bench_env(), ROOT, 3600, include_root=True)
+    status, seconds, peak, out = m.status, m.seconds, m.peak, m.out
+    if status != 0:
+        return Row("stand-ins at full size", fmt_s(seconds), result="error",
+                   note=last_error(out))
+    built = re.search(r"^BUILT (.*)$", out, re.M)
+    which = built.group(1) if built else "?"
+    note = "all cached" if which == "-" else f"built now: {which}"
+    return Row("stand-ins at full size (once)", fmt_s(seconds), fmt_gb(peak), "", "",
+               note + f"; cache {cache_dir()}")
+
+
+def cache_dir() -> str:
+    """Where the stand-ins are cached."""
+    base = os.environ.get("COURSE_CACHE") or str(Path.home() / ".cache" / "course_utils")
+    return str(Path(base) / "standins")
+
+
+def last_error(text: str) -> str:
+    """The last line of an output that names an error, shortened."""
+    lines = [ln.strip() for ln in text.splitlines() if ln.strip()]
+    errors = [ln for ln in lines if re.search(r"(Error|Exception)\b", ln)]
+    return ((errors or lines or ["no output"])[-1])[:160].replace("|", "\\|")
+
+
+def lesson_paths() -> list[tuple[str, Optional[Path]]]:
+    """(name, path or None if missing) of the expected lessons, then any other notebook."""
+    found = {p.stem: p for p in sorted(NOTEBOOKS.glob("*.ipynb"))}
+    names = LESSONS + [n for n in found if n not in LESSONS]
+    return [(n, found.get(n)) for n in names]
+
+
+RUNNER = r"""
+import json, sys, time
+import nbformat
+from nbclient import NotebookClient
+from nbclient.exceptions import CellExecutionError
+nb = nbformat.read(sys.argv[1], as_version=4)
+client = NotebookClient(nb, timeout=600, startup_timeout=180, kernel_name="python3",
+                        resources={"metadata": {"path": sys.argv[2]}})
+start = time.perf_counter()
+report = {"status": "ok"}
+try:
+    client.execute()
+except CellExecutionError as err:
+    report = {"status": "error", "error": f"{err.ename}: {str(err.evalue).splitlines()[0] if str(err.evalue) else ''}"}
+except Exception as err:
+    report = {"status": "error", "error": f"{type(err).__name__}: {str(err).splitlines()[0] if str(err) else ''}"}
+report["execute_s"] = time.perf_counter() - start
+nbformat.write(nb, sys.argv[3])
+print("RESULT " + json.dumps(report))
+"""
+
+
+def bench_notebook(name: str, path: Optional[Path]) -> Row:
+    """Run one lesson end to end in a fresh kernel; time it and sample the kernel's memory."""
+    item = f"notebooks/{name}.ipynb"
+    if path is None:
+        return Row(item, result="missing", note="notebook not written yet")
+    with tempfile.TemporaryDirectory(prefix=f"bench-{name}-") as tmp:
+        work = Path(tmp)
+        shutil.copy2(path, work / path.name)
+        cmd = [sys.executable, "-c", RUNNER, str(work / path.name), str(work),
+               str(work / f"{name}.executed.ipynb")]
+        m = run_measured(cmd, bench_env(), work, NOTEBOOK_TIMEOUT_S)
+    status, seconds, peak, out = m.status, m.seconds, m.peak, m.out
+    found = re.search(r"^RESULT (.*)$", out, re.M)
+    report = json.loads(found.group(1)) if found else {"status": "error",
+                                                         "error": last_error(out)}
+    budget = f"≤ {TIME_BUDGET_S:.0f} s, ≤ {MEMORY_BUDGET_GB} GB"
+    if status == -9:
+        return Row(item, fmt_s(seconds), fmt_gb(peak), budget, "timeout",
+                   f"killed after {NOTEBOOK_TIMEOUT_S} s")
+    if report["status"] != "ok":
+        return Row(item, fmt_s(seconds), fmt_gb(peak), budget, "error",
+                   report.get("error", "")[:160].replace("|", "\\|"))
+    over = [what for what, bad in (("time", seconds > TIME_BUDGET_S),
+                                   ("memory", peak > MEMORY_BUDGET_GB * GB)) if bad]
+    result = "pass" if not over else "over (" + ", ".join(over) + ")"
+    return Row(item, fmt_s(seconds), fmt_gb(peak), budget, result,
+               f"cells {report['execute_s']:.1f} s after kernel start; kernel CPU {m.cpu:.0f} s")
+
+
+DECODE_CODE = r"""
+import json, sys, time
+import torch
+from transformers import AutoTokenizer, T5ForConditionalGeneration
+from course_utils import registry
+from course_utils.environment import quiet_progress_bars
+from course_utils.decoding import greedy_decode
+quiet_progress_bars()
+text, n, reps, threads = sys.argv[1], int(sys.argv[2]), int(sys.argv[3]), int(sys.argv[4])
+if threads > 0:
+    torch.set_num_threads(threads)
+path = registry.checkpoint("t5", announce=False)
+tok = AutoTokenizer.from_pretrained(path)
+model = T5ForConditionalGeneration.from_pretrained(path).eval()
+enc = tok(text, return_tensors="pt")
+
+def hand(cache):
+    return greedy_decode(model, enc["input_ids"], enc["attention_mask"], max_new_tokens=n,
+                         use_cache=cache, stop_at_eos=False).tokens
+
+def gen():
+    with torch.no_grad():  # eos_token_id=None: no early stop, exactly n tokens like the hand loop
+        out = model.generate(**enc, max_new_tokens=n, do_sample=False, eos_token_id=None)
+    return out[0, 1:].tolist()
+
+runs = {"generate": gen, "cached": lambda: hand(True), "uncached": lambda: hand(False)}
+tokens = {name: fn() for name, fn in runs.items()}  # warm-up; the tokens are compared below
+times = {name: [] for name in runs}
+for _ in range(reps):  # interleaved, so a change in the machine's load hits all three alike
+    for name, fn in runs.items():
+        start = time.perf_counter(); fn(); times[name].append(time.perf_counter() - start)
+best = {name: min(t) for name, t in times.items()}  # the least disturbed run of each
+by_generate, by_cached, by_uncached = tokens["generate"], tokens["cached"], tokens["uncached"]
+t_gen, t_cached, t_uncached = best["generate"], best["cached"], best["uncached"]
+result = {"generate": t_gen, "cached": t_cached, "uncached": t_uncached,
+          "spread": {name: max(t) / min(t) for name, t in times.items()},
+          "same": by_generate == by_cached == by_uncached and len(by_cached) == n,
+          "threads": torch.get_num_threads(), "input_tokens": int(enc["input_ids"].shape[1]),
+          "d_model": model.config.d_model}
+print("RESULT " + json.dumps(result))
+"""
+
+
+def bench_decoding(reps: int, threads: int) -> list[Row]:
+    """Lesson 05's cached greedy loop vs generate(), and cached vs uncached, on the full-size T5."""
+    if not (ROOT / "course_utils" / "decoding.py").exists():
+        note = "skipped: course_utils/decoding.py does not exist yet"
+        return [Row("KV-cache loop vs generate()", note=note),
+                Row("cached vs uncached decoding", note=note)]
+    m = run_measured(
+        [sys.executable, "-c", DECODE_CODE, DECODE_TEXT, str(DECODE_TOKENS), str(reps),
+         str(threads)],
+        bench_env(), ROOT, 1800, include_root=True)
+    status, peak, out = m.status, m.peak, m.out
+    found = re.search(r"^RESULT (.*)$", out, re.M)
+    if status != 0 or not found:
+        return [Row("KV-cache loop vs generate()", result="error", note=last_error(out))]
+    r = json.loads(found.group(1))
+    ratio = r["cached"] / r["generate"]
+    speedup = r["uncached"] / r["cached"]
+    setup = (f"full-size T5 stand-in (d_model {r['d_model']}), {r['input_tokens']} input tokens, "
+             f"{DECODE_TOKENS} new tokens, best of {reps} interleaved runs (max/min "
+             f"{max(r['spread'].values()):.1f}), {r['threads']} threads")
+    agree = "same tokens" if r["same"] else "TOKENS DIFFER"
+    return [
+        Row("KV-cache loop vs generate()", f"{r['cached']:.2f} s vs {r['generate']:.2f} s",
+            fmt_gb(peak), f"≤ {LOOP_GOAL}×", f"{ratio:.2f}× " +
+            ("pass" if ratio <= LOOP_GOAL and r["same"] else "over"), f"{agree}; {setup}"),
+        Row("cached vs uncached decoding", f"{r['cached']:.2f} s vs {r['uncached']:.2f} s", "",
+            "", f"{speedup:.2f}× faster", "greedy_decode(use_cache=True) vs use_cache=False; "
+            + agree),
+    ]
+
+
+def release_copy(tmp: Path) -> Optional[Path]:
+    """Lesson 01's student notebook: the committed release, else generated into `tmp`."""
+    committed = sorted((ROOT / "exercises" / "release" / "lesson01").glob("*.ipynb"))
+    if committed:
+        return committed[0]
+    code = ("import sys; from pathlib import Path; from course_utils import grading\n"
+            "print(grading.release(['lesson01'], dest=Path(sys.argv[1]))[0])")
+    done = subprocess.run([sys.executable, "-c", code, str(tmp / "release")], cwd=ROOT,
+                          env=bench_env(None), capture_output=True, text=True)
+    lines = done.stdout.strip().splitlines()
+    return Path(lines[-1]) if done.returncode == 0 and lines else None
+
+
+def bench_grading() -> Row:
+    """Grade 30 submissions of lesson 01 (15 solved, 15 unanswered) as `./course grade` does."""
+    item = f"grade {SUBMISSIONS} submissions (lesson 01)"
+    if not (ROOT / "course_utils" / "grading.py").exists():
+        return Row(item, note="skipped: course_utils/grading.py does not exist yet")
+    sources = sorted((ROOT / "exercises" / "source" / "lesson01").glob("*.ipynb"))
+    if not sources:
+        return Row(item, note="skipped: no exercises/source/lesson01 notebook")
+    with tempfile.TemporaryDirectory(prefix="bench-grading-") as tmp:
+        work = Path(tmp)
+        student = release_copy(work)
+        subs = work / "submissions"
+        for k in range(SUBMISSIONS):
+            folder = subs / f"student{k:02d}"
+            folder.mkdir(parents=True)
+            solved = student is None or k % 2 == 0
+            shutil.copy2(sources[0] if solved else student, folder / sources[0].name)
+        out = work / "graded"
+        cmd = [sys.executable, "-m", "course_utils.grading", str(subs), "--assignment",
+               "lesson01", "--out", str(out)]
+        m = run_measured(cmd, bench_env(None), ROOT, 3 * 3600, include_root=True)
+        status, seconds, peak, log = m.status, m.seconds, m.peak, m.out
+        grades = out / "grades.csv"
+        if status != 0 or not grades.exists():
+            return Row(item, fmt_s(seconds), fmt_gb(peak), result="error", note=last_error(log))
+        import csv
+
+        with open(grades, newline="", encoding="utf-8") as f:
+            rows = list(csv.DictReader(f))
+    full = sum(1 for r in rows if r["total"] == r["max"])
+    zero = sum(1 for r in rows if float(r["total"]) == 0)
+    ok = sum(1 for r in rows if r["status"] == "ok")
+    mix = "15 solved + 15 unanswered" if student is not None else "30 solved"
+    return Row(item, fmt_s(seconds), fmt_gb(peak), "", f"{len(rows)} graded",
+               f"{mix}: {full} full marks, {zero} zero, {ok} status ok; "
+               f"{seconds / max(len(rows), 1):.1f} s per submission; small stand-ins")
+
+
+def bench_suite() -> Row:
+    """The whole test suite as `./course test` runs it (offline, small stand-ins)."""
+    env = bench_env(None)
+    cmd = [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider"]
+    m = run_measured(cmd, env, ROOT, 4 * 3600, include_root=True)
+    status, seconds, peak, out = m.status, m.seconds, m.peak, m.out
+    summary = [ln for ln in out.splitlines() if re.search(r"\b(passed|failed|error)", ln)]
+    line = summary[-1].strip("= ") if summary else last_error(out)
+    return Row("test suite (python -m pytest)", fmt_s(seconds), fmt_gb(peak), "",
+               "pass" if status == 0 else f"exit {status}", line[:200].replace("|", "\\|"))
+
+
+def bench_download() -> Row:
+    """The course's total Hub download, from the registry."""
+    sys.path.insert(0, str(ROOT))
+    from course_utils import registry
+
+    sizes = ", ".join(f"{s.role} {s.download_mb}" for s in registry.REGISTRY.values())
+    return Row("Hub download, whole course", result=f"{registry.total_download_mb()} MB",
+               note=f"model.safetensors per role (MB): {sizes}; tokenizer files add < 3 MB each")
+
+
+# ------------------------------------------------------------------ report
+
+def header(started: dt.datetime) -> str:
+    """What, when, where: the context needed to compare two result files."""
+    import importlib.metadata as md
+
+    versions = []
+    for name in ("torch", "transformers", "jupyterlab", "nbclient"):
+        try:
+            versions.append(f"{name} {md.version(name)}")
+        except md.PackageNotFoundError:
+            pass
+    load = ", ".join(f"{x:.1f}" for x in os.getloadavg())
+    command = "./course bench" + "".join(f" {a}" for a in sys.argv[1:])
+    lines = [
+        f"# Benchmark {started:%Y-%m-%d %H:%M}",
+        "",
+        f"Command: `{command}` (COURSE_MODELS=offline, COURSE_STANDIN_SIZE=full: stand-ins at "
+        "the real checkpoints' dimensions with random weights; CPU only).",
+        f"Machine: {platform.machine()}, {os.cpu_count()} CPUs, Python "
+        f"{platform.python_version()}, {', '.join(versions)}; load average at start {load}.",
+        f"Budget per lesson: ≤ {TIME_BUDGET_S:.0f} s wall time (fresh kernel, end to end) and "
+        f"≤ {MEMORY_BUDGET_GB} GB peak resident memory of the kernel's process tree "
+        "(1 GB = 10^9 bytes).",
+        "",
+    ]
+    return "\n".join(lines)
+
+
+def table(rows: list[Row]) -> str:
+    """The rows as a Markdown table."""
+    out = ["| item | time | peak memory | budget | result | note |",
+           "|---|---:|---:|---|---|---|"]
+    out += [f"| {r.item} | {r.time} | {r.memory} | {r.budget} | {r.result} | {r.note} |"
+            for r in rows]
+    return "\n".join(out)
+
+
+def read_rows(path: Path) -> list[Row]:
+    """The table rows of a results file written by this script."""
+    rows = []
+    for line in path.read_text(encoding="utf-8").splitlines():
+        cells = [c.strip() for c in re.split(r"(?<!\\)\|", line.strip())[1:-1]]
+        if len(cells) == 6 and cells[0] not in ("item", "---"):
+            rows.append(Row(*cells))
+    return rows
+
+
+def merge_rows(old: list[Row], new: list[Row]) -> tuple[list[Row], list[str]]:
+    """Old rows with the newly measured ones in their place (new items appended); kept items."""
+    fresh = {r.item: r for r in new}
+    merged = [fresh.pop(r.item, r) for r in old]
+    kept = [r.item for r in old if r.item not in {n.item for n in new}]
+    return merged + list(fresh.values()), kept
+
+
+def selected(only: Optional[str], suite: bool) -> tuple[set[str], set[str]]:
+    """(row groups, lesson names) chosen by --only and --suite."""
+    names = [n for n, _ in lesson_paths()]
+    if not only:
+        return set(ROWS) - ({"suite"} if not suite else set()), set(names)
+    groups, lessons = set(), set()
+    for word in (w.strip() for w in only.split(",") if w.strip()):
+        if word in ROWS:
+            groups.add(word)
+            if word == "notebooks":
+                lessons |= set(names)
+            continue
+        match = [n for n in names if n == word or n.split("_")[0] == word.zfill(2)]
+        if not match:
+            raise SystemExit(f"--only: unknown item {word!r}; use {', '.join(ROWS)} or a lesson "
+                             f"({', '.join(names)})")
+        groups.add("notebooks")
+        lessons |= set(match)
+    if suite:
+        groups.add("suite")
+    return groups, lessons
+
+
+def main(argv: Optional[list[str]] = None) -> int:
+    """Run the chosen benchmarks, print the table, write benchmarks/*.md."""
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--only", help=f"comma-separated subset: {', '.join(ROWS)}, or lessons "
+                        "(01, 02_tokenization, ...)")
+    parser.add_argument("--suite", action="store_true", help="also time the whole test suite")
+    parser.add_argument("--reps", type=int, default=5, help="repetitions of each decoding timing")
+    parser.add_argument("--threads", type=int, default=1,
+                        help="torch threads for the decoding timings (1: steady on a shared "
+                        "machine; 0: torch's default)")
+    parser.add_argument("--no-write", action="store_true", help="print only; write no files")
+    args = parser.parse_args(argv)
+    os.environ.update(COURSE_MODELS="offline", COURSE_STANDIN_SIZE="full")
+    groups, lessons = selected(args.only, args.suite)
+    started = dt.datetime.now()
+    head = header(started)
+    print(head, flush=True)
+
+    rows: list[Row] = []
+    steps: list[tuple[str, Callable[[], list[Row]]]] = []
+    if "standins" in groups or "notebooks" in groups or "decoding" in groups:
+        steps.append(("stand-ins", lambda: [bench_standins()]))
+    if "notebooks" in groups:
+        for name, path in lesson_paths():
+            if name in lessons:
+                steps.append((f"notebooks/{name}", lambda n=name, p=path: [bench_notebook(n, p)]))
+    if "decoding" in groups:
+        steps.append(("decoding", lambda: bench_decoding(args.reps, args.threads)))
+    if "grading" in groups:
+        steps.append(("grading", lambda: [bench_grading()]))
+    if "suite" in groups:
+        steps.append(("test suite", lambda: [bench_suite()]))
+    if "download" in groups:
+        steps.append(("download", lambda: [bench_download()]))
+    for label, step in steps:
+        print(f"running: {label} ...", file=sys.stderr, flush=True)
+        for row in step():
+            rows.append(row)
+            print(f"  {row.item}: {row.time} {row.memory} {row.result} {row.note}",
+                  file=sys.stderr, flush=True)
+
+    elapsed = (dt.datetime.now() - started).total_seconds()
+    print(table(rows))
+    print(f"\nTotal benchmark time: {elapsed / 60:.1f} min.")
+    if not args.no_write:
+        BENCHMARKS.mkdir(exist_ok=True)
+        dated = BENCHMARKS / f"results-{started:%Y-%m-%d}.md"
+        footer = f"Total benchmark time: {elapsed / 60:.1f} min."
+        if args.only and dated.exists():  # a subset updates its rows in today's file
+            rows, kept = merge_rows(read_rows(dated), rows)
+            if kept:
+                footer += (f" Rows not run by this command ({', '.join(kept)}) come from an "
+                           "earlier run the same day.")
+        report = f"{head}{table(rows)}\n\n{footer}\n"
+        dated.write_text(report, encoding="utf-8")
+        (BENCHMARKS / "latest.md").write_text(report, encoding="utf-8")
+        print(f"wrote {dated.relative_to(ROOT)} and benchmarks/latest.md", file=sys.stderr)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
