@@ -12,7 +12,7 @@ from typing import Any, Sequence
 import pandas as pd
 import torch
 
-from .feedback import Feedback, expect_type, guarded, right, wrong
+from .feedback import Feedback, expect_callable, expect_type, guarded, right, wrong
 from .pooling import masked_mean_pool
 
 # ---------------------------------------------------------------- question 1: a batch by hand
@@ -116,12 +116,9 @@ def _diagnose_pooling(out: torch.Tensor, hidden: torch.Tensor, mask: torch.Tenso
 @guarded
 def check_mean_pool(mean_pool: Any) -> Feedback:
     """A learner's mean_pool(hidden_states, attention_mask) vs masked mean pooling."""
-    if mean_pool is None:
-        return wrong("mean_pool is None", "define it with def mean_pool(hidden_states, "
-                     "attention_mask): ... and run the cell")
-    if not callable(mean_pool):
-        return wrong(f"mean_pool is a {type(mean_pool).__name__}, expected a function",
-                     "the answer is the function itself, not a value it returned")
+    problem = expect_callable(mean_pool, "mean_pool", "mean_pool(hidden_states, attention_mask)")
+    if problem:
+        return problem
     hidden, mask = _pooling_cases()
     hidden_in, mask_in = hidden.clone(), mask.clone()
     out = mean_pool(hidden_in, mask_in)

@@ -14,7 +14,7 @@ from typing import Any
 
 import pandas as pd
 
-from .feedback import Feedback, describe_error, expect_type, guarded, right, wrong
+from .feedback import Feedback, describe_error, expect_callable, expect_type, guarded, right, wrong
 from .tokens import token_table
 
 ROLES = ("sentiment", "generation", "t5")
@@ -138,12 +138,9 @@ def _span_cases() -> list[tuple[Any, str, str]]:
 @guarded
 def check_token_span(token_span: Any) -> Feedback:
     """Question 2: token_span(encoding, text, index) returns the text that token `index` covers."""
-    if token_span is None:
-        return wrong("token_span is None", "define a function: def token_span(encoding, text, "
-                     "index): ...")
-    if not callable(token_span):
-        return wrong(f"token_span is a {type(token_span).__name__}, expected a function",
-                     "define it with def token_span(encoding, text, index):")
+    problem = expect_callable(token_span, "token_span", "token_span(encoding, text, index)")
+    if problem:
+        return problem
     checked = 0
     for tokenizer, text, role in _span_cases():
         encoding = tokenizer(text, return_offsets_mapping=True)

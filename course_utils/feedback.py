@@ -79,6 +79,16 @@ def expect_type(value: Any, kind: type | tuple[type, ...], name: str) -> Feedbac
     return None
 
 
+def expect_callable(value: Any, name: str, signature: str) -> Feedback | None:
+    """A wrong-answer Feedback when `value` is None or not a function, else None."""
+    if value is None:
+        return wrong(f"{name} is None", f"define it with def {signature}: ... and run the cell")
+    if not callable(value):
+        return wrong(f"{name} is a {type(value).__name__}, expected a function",
+                     "the answer is the function itself, not a value it returned")
+    return None
+
+
 def expect_shape(tensor: Any, shape: tuple, name: str) -> Feedback | None:
     """A wrong-answer Feedback when `tensor` lacks `.shape` or has another shape, else None."""
     actual = getattr(tensor, "shape", None)

@@ -58,6 +58,12 @@ def test_expect_type_and_shape_messages():
     assert feedback.expect_shape(torch.zeros(1, 2), (1, 2), "t") is None
 
 
+def test_expect_callable_messages():
+    assert "def f(x): ..." in feedback.expect_callable(None, "f", "f(x)").hint
+    assert "is a int, expected a function" in feedback.expect_callable(3, "f", "f(x)").message
+    assert feedback.expect_callable(len, "f", "f(x)") is None
+
+
 def test_evaluate_reports_undefined_names_without_raising():
     outcome = feedback.evaluate(lambda a: right("fine"), {}, "answer")
     assert not outcome.correct and "answer is not defined yet" in outcome.message
