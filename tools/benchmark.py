@@ -347,7 +347,7 @@ def bench_decoding(reps: int, threads: int) -> list[Row]:
     speedup = r["uncached"] / r["cached"]
     setup = (f"full-size T5 stand-in (d_model {r['d_model']}), {r['input_tokens']} input tokens, "
              f"{DECODE_TOKENS} new tokens, best of {reps} interleaved runs (max/min "
-             f"{max(r['spread'].values()):.1f}), {r['threads']} threads")
+             f"{max(r['spread'].values()):.1f}), torch threads: {r['threads']}")
     agree = "same tokens" if r["same"] else "TOKENS DIFFER"
     return [
         Row("KV-cache loop vs generate()", f"{r['cached']:.2f} s vs {r['generate']:.2f} s",
@@ -418,8 +418,12 @@ def bench_suite() -> Row:
     status, seconds, peak, out = m.status, m.seconds, m.peak, m.out
     summary = [ln for ln in out.splitlines() if re.search(r"\b(passed|failed|error)", ln)]
     line = summary[-1].strip("= ") if summary else last_error(out)
+    failed = [ln.split(" - ")[0].split(maxsplit=1)[-1] for ln in out.splitlines()
+              if ln.startswith(("FAILED ", "ERROR "))]
+    if failed:
+        line += "; failed: " + ", ".join(failed[:3]) + (" ..." if len(failed) > 3 else "")
     return Row("test suite (python -m pytest)", fmt_s(seconds), fmt_gb(peak), "",
-               "pass" if status == 0 else f"exit {status}", line[:200].replace("|", "\\|"))
+               "pass" if status == 0 else f"exit {status}", line[:300].replace("|", "\\|"))
 
 
 def bench_download() -> Row:
