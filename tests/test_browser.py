@@ -382,7 +382,7 @@ def test_learner_session_lesson01(lab: Lab, page: Any) -> None:
     assert answers, "the student notebook has no answer cells"
     assert {g for _, g in answers} <= set(expected), "answer cells missing from the source"
     for old in ARTIFACTS.glob("lesson01-*.png"):  # no stale screenshot from an earlier run
-        old.unlink()
+        old.unlink(missing_ok=True)
     started = time.monotonic()
 
     def phase(name: str) -> None:
