@@ -15,6 +15,7 @@ def _offline_and_fresh(monkeypatch):
     from course_utils import registry
 
     monkeypatch.setenv("COURSE_MODELS", "offline")
+    monkeypatch.delenv("HF_HUB_OFFLINE", raising=False)  # the caller's setting must not leak in
     registry.active_tier.cache_clear()
     registry.hub_reachable.cache_clear()
     yield

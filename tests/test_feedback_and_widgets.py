@@ -98,6 +98,7 @@ def test_answer_box_shows_feedback_for_wrong_then_right():
     box = widgets.build_answer_box(story_check, "Task:")
     text, button = box.children[0].children
     result = box.children[1]
+    assert text.continuous_update is False
     text.value = "fill-mask"
     button.click()
     assert "✗ Not yet: not &#x27;fill-mask&#x27;" in result.value and "#b35900" in result.value
