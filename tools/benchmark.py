@@ -71,11 +71,10 @@ class Row:
 
 
 def bench_env(standin_size: Optional[str] = "full") -> dict[str, str]:
-    """Environment of the benchmark's child processes: the venv first, offline, CPU only."""
+    """Environment of a child process as ./course sets it (bench: full size; test, grade: tiny)."""
     env = dict(os.environ)
     env.update(PATH=f"{VENV_BIN}{os.pathsep}{env.get('PATH', '')}", COURSE_MODELS="offline",
-               MPLBACKEND="Agg", CUDA_VISIBLE_DEVICES="", HF_HUB_OFFLINE="1",
-               HF_HUB_DISABLE_PROGRESS_BARS="1", TOKENIZERS_PARALLELISM="false")
+               MPLBACKEND="Agg", CUDA_VISIBLE_DEVICES="")
     if standin_size:
         env["COURSE_STANDIN_SIZE"] = standin_size
     else:
@@ -462,7 +461,7 @@ def header(started: dt.datetime) -> str:
         "(1 GB = 10^9 bytes).",
         "",
     ]
-    return "\n".join(lines)
+    return "\n".join(lines) + "\n"
 
 
 def table(rows: list[Row]) -> str:
