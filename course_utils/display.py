@@ -7,6 +7,11 @@ from typing import Sequence
 import pandas as pd
 
 
+def readable_token(text: str) -> str:
+    """A token as it can be read in a table or chart: quoted when blank or not printable."""
+    return text if text.strip() and text.isprintable() else repr(text)
+
+
 def topk_table(probs: "torch.Tensor", tokenizer, k: int = 10) -> pd.DataFrame:  # noqa: F821
     """The k most probable tokens of a 1-D probability vector as a DataFrame."""
     if probs.dim() != 1:
@@ -26,8 +31,10 @@ def prob_bar_chart(labels: Sequence[str], probs: Sequence[float], title: str = "
     if ax is None:
         _, ax = plt.subplots(figsize=(6, 0.35 * len(labels) + 1))
     order = sorted(range(len(labels)), key=lambda i: probs[i])
-    ax.barh([str(labels[i]) for i in order], [float(probs[i]) for i in order], color="tab:blue")
-    ax.set_xlim(0, 1)
+    values = [float(probs[i]) for i in order]
+    ax.barh([readable_token(str(labels[i])) for i in order], values, color="tab:blue")
+    # Small probabilities (an untrained stand-in, a flat distribution) would be invisible on 0..1.
+    ax.set_xlim(0, min(1.0, max(values, default=0.0) * 1.15) or 1.0)
     ax.set_xlabel("probability")
     ax.set_title(title)
     return ax

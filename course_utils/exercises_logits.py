@@ -9,7 +9,7 @@ import pandas as pd
 import torch
 
 from .display import prob_bar_chart, topk_table
-from .feedback import Feedback, expect_type, guarded, right, wrong
+from .feedback import Feedback, a_type, expect_type, guarded, right, wrong
 from .logit_lens import lens_logits
 from .sampling import next_token_probs
 
@@ -138,7 +138,7 @@ def check_logprob(logprob: Any, model: torch.nn.Module, tokenizer) -> Feedback:
         return wrong("logprob is None", "assign a float (or a one-element tensor) to logprob")
     value = _to_float(logprob)
     if value is None:
-        return wrong(f"logprob is a {type(logprob).__name__}, expected one number",
+        return wrong(f"logprob is {a_type(logprob)}, expected one number",
                      "sum the per-token log-probabilities, then float(...)")
     per_token = continuation_logprob(model, tokenizer, CONTINUATION_PROMPT, CONTINUATION)
     expected = float(per_token.sum())
@@ -210,7 +210,7 @@ def check_padded_batch(batch: Any, position_ids: Any, model: torch.nn.Module, to
     if batch is None:
         return wrong("batch is None", "assign the tokenizer's output to batch")
     if not isinstance(batch, Mapping) or "input_ids" not in batch or "attention_mask" not in batch:
-        return wrong(f"batch is a {type(batch).__name__} without input_ids and attention_mask",
+        return wrong(f"batch is {a_type(batch)} without input_ids and attention_mask",
                      "call tokenizer(list_of_texts, padding=True, return_tensors='pt')")
     ids, mask = batch["input_ids"], batch["attention_mask"]
     if not isinstance(ids, torch.Tensor) or ids.dim() != 2 or ids.shape[0] != len(PAD_TEXTS):

@@ -7,6 +7,7 @@ from typing import Any, Sequence
 
 import pandas as pd
 
+from .display import prob_bar_chart, readable_token
 from .feedback import Feedback, expect_type, guarded, right, wrong
 
 REVIEW_LABELS = ("candy", "pet food", "snack")
@@ -196,14 +197,12 @@ def fill_mask_table(unmasker: Any, text: str, top_k: int = 5) -> pd.DataFrame:
         raise ValueError("write exactly one blank as ___")
     masked = text.replace("___", unmasker.tokenizer.mask_token)
     rows = unmasker(masked, top_k=top_k)
-    return pd.DataFrame({"token": [r["token_str"] for r in rows],
+    return pd.DataFrame({"token": [readable_token(r["token_str"]) for r in rows],
                          "score": [round(r["score"], 4) for r in rows],
                          "sentence": [r["sequence"] for r in rows]})
 
 
 def plot_scores(table: pd.DataFrame) -> Any:
     """Bar chart of an explorer's score column."""
-    from .display import prob_bar_chart
-
     names = table["label"] if "label" in table else table["token"]
     return prob_bar_chart(list(names), list(table["score"]))

@@ -11,7 +11,7 @@ import torch
 import torch.nn.functional as F
 
 from .decoding import DecodingStepper, candidate_table, eos_ids, first_step_logits
-from .feedback import Feedback, describe_error, expect_shape, expect_type, guarded, right, wrong
+from .feedback import Feedback, a_type, describe_error, expect_shape, expect_type, guarded, right, wrong
 from .widgets import show
 
 PROMPTS = ("translate English to German: The weather is nice today.",
@@ -34,7 +34,7 @@ def _as_float(value: Any, name: str) -> tuple[Optional[float], Optional[Feedback
         return float(value.detach().float().cpu()), None
     if isinstance(value, (int, float)) and not isinstance(value, bool):
         return float(value), None
-    return None, wrong(f"{name} is a {type(value).__name__}, expected a number or a 1-element tensor")
+    return None, wrong(f"{name} is {a_type(value)}, expected a number or a 1-element tensor")
 
 
 @guarded
@@ -148,7 +148,7 @@ def _reference_greedy(model: Any, enc: Any, max_new_tokens: int) -> tuple[list[i
 def check_greedy(fn: Any, model: Any, tokenizer: Any, max_new_tokens: int = 6) -> Feedback:
     """Does fn(model, input_ids, attention_mask, max_new_tokens) match generate, using the cache?"""
     if not callable(fn):
-        return wrong(f"expected a function, got a {type(fn).__name__}",
+        return wrong(f"expected a function, got {a_type(fn)}",
                      "define my_greedy(model, input_ids, attention_mask, max_new_tokens)")
     eos = min(eos_ids(model)) if eos_ids(model) else None
     vocab = model.config.vocab_size
@@ -162,7 +162,7 @@ def check_greedy(fn: Any, model: Any, tokenizer: Any, max_new_tokens: int = 6) -
         with forced_tokens(model, script), _watch_calls(model, record), torch.no_grad():
             answer = fn(model, enc["input_ids"], enc["attention_mask"], max_new_tokens)
         if not isinstance(answer, tuple) or len(answer) != 2:
-            return wrong(f"my_greedy returned a {type(answer).__name__}; expected a tuple "
+            return wrong(f"my_greedy returned {a_type(answer)}; expected a tuple "
                          "(tokens, logits)", "end with: return tokens, torch.stack(step_logits)")
         tokens, logits = answer
         if isinstance(tokens, torch.Tensor):
@@ -173,7 +173,7 @@ def check_greedy(fn: Any, model: Any, tokenizer: Any, max_new_tokens: int = 6) -
         if bad is not None:
             return bad
         if not isinstance(tokens, list):
-            return wrong(f"tokens is a {type(tokens).__name__}, expected a list of ints")
+            return wrong(f"tokens is {a_type(tokens)}, expected a list of ints")
         if tokens[:1] == [model.config.decoder_start_token_id] and tokens[1:] == want_tokens:
             return wrong("your tokens start with the decoder start token",
                          "return only the new tokens (generate's sequences[0, 1:])")
@@ -219,7 +219,7 @@ def first_step_comparison(model: Any, inputs_a: Any, inputs_b: Any) -> dict[str,
 def check_comparison(fn: Any, model: Any, tokenizer: Any) -> Feedback:
     """Does fn(model, inputs_a, inputs_b) return {'cosine', 'kl'} of the first-step distributions?"""
     if not callable(fn):
-        return wrong(f"expected a function, got a {type(fn).__name__}")
+        return wrong(f"expected a function, got {a_type(fn)}")
     enc_a, enc_b = (tokenizer(t, return_tensors="pt").to(model.device) for t in PROMPTS)
     answer = fn(model, enc_a, enc_b)
     bad = expect_type(answer, dict, "the returned value")
@@ -260,7 +260,7 @@ def check_comparison(fn: Any, model: Any, tokenizer: Any) -> Feedback:
 def check_top_candidates(fn: Any, tokenizer: Any, vocab_size: int = 50) -> Feedback:
     """Does fn(logits, tokenizer, k) give the k most probable tokens with full-softmax probabilities?"""
     if not callable(fn):
-        return wrong(f"expected a function, got a {type(fn).__name__}")
+        return wrong(f"expected a function, got {a_type(fn)}")
     generator = torch.Generator().manual_seed(5)
     logits = torch.randn(vocab_size, generator=generator) * 3
     for k in (3, 5):

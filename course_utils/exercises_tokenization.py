@@ -14,7 +14,7 @@ from typing import Any
 
 import pandas as pd
 
-from .feedback import Feedback, describe_error, expect_callable, expect_type, guarded, right, wrong
+from .feedback import Feedback, a_type, describe_error, expect_callable, expect_type, guarded, right, wrong
 from .tokens import token_table
 
 ROLES = ("sentiment", "generation", "t5")
@@ -70,7 +70,7 @@ def _as_tensor(value: Any, name: str) -> tuple[Any, Feedback | None]:
     if isinstance(value, list):
         return None, wrong(f"{name} is a Python list", "without return_tensors the tokenizer "
                            "returns lists; pass return_tensors='pt'")
-    return None, wrong(f"{name} is a {type(value).__name__}, expected a torch.Tensor")
+    return None, wrong(f"{name} is {a_type(value)}, expected a torch.Tensor")
 
 
 @guarded
@@ -154,7 +154,7 @@ def check_token_span(token_span: Any) -> Feedback:
                 return wrong(f"token_span raised {describe_error(err)} on {where}",
                              "read the span from encoding['offset_mapping'][index]")
             if not isinstance(got, str):
-                return wrong(f"token_span returned a {type(got).__name__} for {where}, expected "
+                return wrong(f"token_span returned {a_type(got)} for {where}, expected "
                              "a str", "return the slice text[start:end]")
             if got != expected:
                 hint = "slice the original text with the token's offsets: text[start:end]"
@@ -186,7 +186,7 @@ def _expect_int(value: Any, name: str) -> Feedback | None:
     if problem is None and isinstance(value, bool):
         return wrong(f"{name} is a bool, expected an int")
     if problem is not None and hasattr(value, "item"):
-        return wrong(f"{name} is a {type(value).__name__}, expected an int",
+        return wrong(f"{name} is {a_type(value)}, expected an int",
                      "turn a one-element tensor into a Python number with .item()")
     return problem
 

@@ -67,15 +67,31 @@ def guarded(check: Callable[..., Feedback]) -> Callable[..., Feedback]:
     return run
 
 
+_KIND_NAMES = {"Integral": "int", "Real": "number", "NoneType": "None"}
+
+
+def a_kind(kind_name: str) -> str:
+    """A kind's name with its article, for messages: "an int", "a list", "a DataFrame"."""
+    word = _KIND_NAMES.get(kind_name, kind_name)
+    if word == "None":
+        return word
+    return ("an " if word[:1].lower() in "aeiou" else "a ") + word
+
+
+def a_type(value: Any) -> str:
+    """The type of `value` with its article, for messages: "an int", "a list"."""
+    return a_kind(type(value).__name__)
+
+
 def expect_type(value: Any, kind: type | tuple[type, ...], name: str) -> Feedback | None:
     """A wrong-answer Feedback when `value` is None or not of `kind`, else None."""
     kinds = kind if isinstance(kind, tuple) else (kind,)
-    expected = " or ".join(k.__name__ for k in kinds)
+    expected = " or ".join(_KIND_NAMES.get(k.__name__, k.__name__) for k in kinds)
     if value is None:
-        return wrong(f"{name} is None", f"assign a {expected} to {name} (did a function forget "
-                     "to return?)")
+        return wrong(f"{name} is None", f"assign {a_kind(expected)} to {name} (did a function "
+                     "forget to return?)")
     if not isinstance(value, kinds):
-        return wrong(f"{name} is a {type(value).__name__}, expected a {expected}")
+        return wrong(f"{name} is {a_type(value)}, expected {a_kind(expected)}")
     return None
 
 
@@ -84,7 +100,7 @@ def expect_callable(value: Any, name: str, signature: str) -> Feedback | None:
     if value is None:
         return wrong(f"{name} is None", f"define it with def {signature}: ... and run the cell")
     if not callable(value):
-        return wrong(f"{name} is a {type(value).__name__}, expected a function",
+        return wrong(f"{name} is {a_type(value)}, expected a function",
                      "the answer is the function itself, not a value it returned")
     return None
 
@@ -93,7 +109,7 @@ def expect_shape(tensor: Any, shape: tuple, name: str) -> Feedback | None:
     """A wrong-answer Feedback when `tensor` lacks `.shape` or has another shape, else None."""
     actual = getattr(tensor, "shape", None)
     if actual is None:
-        return wrong(f"{name} has no shape: it is a {type(tensor).__name__}",
+        return wrong(f"{name} has no shape: it is {a_type(tensor)}",
                      "use a tensor (return_tensors='pt') rather than a list")
     if tuple(actual) != tuple(shape):
         return wrong(f"{name} has shape {tuple(actual)}, expected {tuple(shape)}")

@@ -99,13 +99,19 @@ class FakeUnmasker:
     class tokenizer:
         mask_token = "<mask>"
 
+    def __init__(self, tokens=None):
+        self.tokens = tokens
+
     def __call__(self, text, top_k):
         assert text.count("<mask>") == 1
-        return [{"token_str": f"w{i}", "score": 0.5 / (i + 1), "sequence": text} for i in range(top_k)]
+        tokens = self.tokens or [f"w{i}" for i in range(top_k)]
+        return [{"token_str": tokens[i], "score": 0.5 / (i + 1), "sequence": text} for i in range(top_k)]
 
 
 def test_fill_mask_explorer_uses_the_models_mask_token():
     table = ex.fill_mask_table(FakeUnmasker(), "all about ___ models", top_k=2)
     assert list(table["token"]) == ["w0", "w1"]
+    table = ex.fill_mask_table(FakeUnmasker(tokens=["\x00", " "]), "all about ___ models", top_k=2)
+    assert list(table["token"]) == ["'\\x00'", "' '"]  # a blank filler stays visible
     with pytest.raises(ValueError, match="exactly one blank"):
         ex.fill_mask_table(FakeUnmasker(), "no blank here")

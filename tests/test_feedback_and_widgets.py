@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import numbers
+
 import pytest
 import torch
 
@@ -58,9 +60,16 @@ def test_expect_type_and_shape_messages():
     assert feedback.expect_shape(torch.zeros(1, 2), (1, 2), "t") is None
 
 
+def test_type_names_read_as_english():
+    assert feedback.a_type(3) == "an int" and feedback.a_type([]) == "a list"
+    assert feedback.a_type(None) == "None" and feedback.a_kind("Integral") == "an int"
+    assert "is a str, expected an int" in feedback.expect_type("7", numbers.Integral, "n").message
+    assert "assign an int to n" in feedback.expect_type(None, numbers.Integral, "n").hint
+
+
 def test_expect_callable_messages():
     assert "def f(x): ..." in feedback.expect_callable(None, "f", "f(x)").hint
-    assert "is a int, expected a function" in feedback.expect_callable(3, "f", "f(x)").message
+    assert "is an int, expected a function" in feedback.expect_callable(3, "f", "f(x)").message
     assert feedback.expect_callable(len, "f", "f(x)") is None
 
 

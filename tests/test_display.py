@@ -1,0 +1,58 @@
+"""Display helpers: tokens stay readable and small probabilities stay visible."""
+
+from __future__ import annotations
+
+import warnings
+
+import matplotlib
+
+matplotlib.use("Agg")
+
+import matplotlib.pyplot as plt  # noqa: E402
+import pytest  # noqa: E402
+import torch  # noqa: E402
+
+from course_utils import display  # noqa: E402
+
+
+@pytest.mark.parametrize("token,shown", [
+    ("library", "library"), (" library", " library"), ("", "''"), (" ", "' '"),
+    ("\x00", "'\\x00'"), ("\n", "'\\n'"),
+])
+def test_readable_token_quotes_what_cannot_be_seen(token, shown):
+    assert display.readable_token(token) == shown
+
+
+def test_bar_chart_scales_to_small_probabilities():
+    ax = display.prob_bar_chart(["a", "b"], [0.0013, 0.0012])
+    assert ax.get_xlim()[1] == pytest.approx(0.0013 * 1.15)
+    assert [t.get_text() for t in ax.get_yticklabels()] == ["b", "a"]  # highest on top
+    plt.close(ax.figure)
+
+
+def test_bar_chart_keeps_the_whole_range_for_confident_models():
+    ax = display.prob_bar_chart(["yes", "no"], [0.95, 0.05])
+    assert ax.get_xlim() == (0.0, 1.0)
+    plt.close(ax.figure)
+
+
+def test_bar_chart_draws_a_control_character_token_without_font_warnings():
+    ax = display.prob_bar_chart(["\x00", "ok"], [0.2, 0.1])
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        ax.figure.canvas.draw()
+    assert not [w for w in caught if "Glyph" in str(w.message)]
+    assert "'\\x00'" in [t.get_text() for t in ax.get_yticklabels()]
+    plt.close(ax.figure)
+
+
+class _Tokenizer:
+    def decode(self, ids):
+        return {0: "\x00", 1: " the", 2: "cat"}[ids[0]]
+
+
+def test_topk_table_lists_tokens_ids_and_probabilities():
+    table = display.topk_table(torch.tensor([0.1, 0.6, 0.3]), _Tokenizer(), k=2)
+    assert list(table["id"]) == [1, 2] and list(table["probability"]) == [0.6, 0.3]
+    with pytest.raises(ValueError, match="1-D"):
+        display.topk_table(torch.ones(2, 3), _Tokenizer())
