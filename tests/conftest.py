@@ -34,3 +34,13 @@ def exercise_sources() -> list[Path]:
 def exercise_releases() -> list[Path]:
     """Generated student versions."""
     return sorted((ROOT / "exercises" / "release").glob("lesson*/*.ipynb"))
+
+
+def load_standin(role: str, model_class: type) -> tuple:
+    """The offline stand-in for `role`, as (model in eval mode, its tokenizer)."""
+    from transformers import AutoTokenizer
+
+    from course_utils import standins
+
+    path = standins.build(role)
+    return model_class.from_pretrained(path).eval(), AutoTokenizer.from_pretrained(path)

@@ -5,9 +5,9 @@ from __future__ import annotations
 import pandas as pd
 import pytest
 import torch
-from transformers import AutoTokenizer, T5Config, T5ForConditionalGeneration
+from transformers import T5Config, T5ForConditionalGeneration
 
-from course_utils import standins
+from conftest import load_standin
 from course_utils.decoding import (DecodingStepper, GreedyResult, candidate_table, decoder_start,
                                    eos_ids, first_step_logits, greedy_decode, rescale_for_lm_head)
 from course_utils.exercises_t5 import forced_tokens
@@ -17,8 +17,7 @@ TEXT = "translate English to German: The house is wonderful."
 
 @pytest.fixture(scope="module")
 def t5():
-    path = standins.build("t5")
-    return T5ForConditionalGeneration.from_pretrained(path).eval(), AutoTokenizer.from_pretrained(path)
+    return load_standin("t5", T5ForConditionalGeneration)
 
 
 @pytest.fixture(scope="module")

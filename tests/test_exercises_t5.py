@@ -6,18 +6,17 @@ import pandas as pd
 import pytest
 import torch
 import torch.nn.functional as F
-from transformers import AutoTokenizer, T5ForConditionalGeneration
+from transformers import T5ForConditionalGeneration
 
+from conftest import load_standin
 from course_utils import exercises_t5 as ex
-from course_utils import standins
 from course_utils.decoding import DecodingStepper, candidate_table, decoder_start, first_step_logits, greedy_decode
 from course_utils.feedback import Feedback
 
 
 @pytest.fixture(scope="module")
 def t5():
-    path = standins.build("t5")
-    return T5ForConditionalGeneration.from_pretrained(path).eval(), AutoTokenizer.from_pretrained(path)
+    return load_standin("t5", T5ForConditionalGeneration)
 
 
 @pytest.fixture(scope="module")

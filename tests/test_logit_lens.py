@@ -5,6 +5,7 @@ import pytest
 import torch
 from transformers import AutoModelForCausalLM, AutoTokenizer
 
+from conftest import load_standin
 from course_utils import standins
 from course_utils.logit_lens import lens_logits, lens_tables, state_labels, top_tokens_by_dot
 
@@ -13,8 +14,7 @@ TEXT = "After school the children went to"
 
 @pytest.fixture(scope="module")
 def lm():
-    path = standins.build("generation")
-    return AutoModelForCausalLM.from_pretrained(path).eval(), AutoTokenizer.from_pretrained(path)
+    return load_standin("generation", AutoModelForCausalLM)
 
 
 @pytest.fixture(scope="module")
