@@ -32,10 +32,15 @@ def prob_bar_chart(labels: Sequence[str], probs: Sequence[float], title: str = "
         _, ax = plt.subplots(figsize=(6, 0.35 * len(labels) + 1))
     order = sorted(range(len(labels)), key=lambda i: probs[i])
     values = [float(probs[i]) for i in order]
-    ax.barh([readable_token(str(labels[i])) for i in order], values, color="tab:blue")
-    # Small probabilities (an untrained stand-in, a flat distribution) would be invisible on 0..1.
-    ax.set_xlim(0, min(1.0, max(values, default=0.0) * 1.15) or 1.0)
-    ax.set_xlabel("probability")
+    bars = ax.barh([readable_token(str(labels[i])) for i in order], values, color="tab:blue")
+    ax.bar_label(bars, labels=[f"{v:.3g}" for v in values], padding=3, fontsize=8)
+    top = max(values, default=0.0)
+    if 0 < top < 0.1:  # e.g. an untrained stand-in: bars would be invisible on 0..1, so zoom in
+        ax.set_xlim(0, top * 1.3)
+        ax.set_xlabel(f"probability (axis zoomed to 0-{top * 1.3:.2g})")
+    else:
+        ax.set_xlim(0, 1)
+        ax.set_xlabel("probability")
     ax.set_title(title)
     return ax
 

@@ -25,14 +25,16 @@ def test_readable_token_quotes_what_cannot_be_seen(token, shown):
 
 def test_bar_chart_scales_to_small_probabilities():
     ax = display.prob_bar_chart(["a", "b"], [0.0013, 0.0012])
-    assert ax.get_xlim()[1] == pytest.approx(0.0013 * 1.15)
+    assert ax.get_xlim()[1] == pytest.approx(0.0013 * 1.3)
+    assert "zoomed" in ax.get_xlabel()  # the learner is told the axis is not 0..1
     assert [t.get_text() for t in ax.get_yticklabels()] == ["b", "a"]  # highest on top
     plt.close(ax.figure)
 
 
-def test_bar_chart_keeps_the_whole_range_for_confident_models():
-    ax = display.prob_bar_chart(["yes", "no"], [0.95, 0.05])
-    assert ax.get_xlim() == (0.0, 1.0)
+def test_bar_chart_keeps_the_whole_range_from_a_tenth_up():
+    ax = display.prob_bar_chart(["yes", "no", "maybe"], [0.25, 0.25, 0.25])
+    assert ax.get_xlim() == (0.0, 1.0) and ax.get_xlabel() == "probability"
+    assert [t.get_text() for t in ax.texts] == ["0.25"] * 3  # each bar carries its value
     plt.close(ax.figure)
 
 
