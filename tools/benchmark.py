@@ -15,7 +15,7 @@ have the real models' sizes (same compute and memory, random weights). Rows:
   --reps interleaved runs, 1 torch thread by default: steady on a shared machine);
 - grading 30 submissions of lesson 01 with `python -m course_utils.grading` (as `./course grade`
   runs it: offline, small stand-ins): half the solution notebook, half the unanswered student one;
-- the whole test suite (`python -m pytest`, as `./course test`; only with --suite or --only suite);
+- the whole test suite, by running `./course test` (only with --suite or --only suite);
 - the course's total Hub download from the registry.
 
 Prints a Markdown table and writes benchmarks/results-YYYY-MM-DD.md and benchmarks/latest.md
@@ -410,9 +410,9 @@ def bench_grading() -> Row:
 
 
 def bench_suite() -> Row:
-    """The whole test suite as `./course test` runs it (offline, small stand-ins)."""
+    """The whole test suite, run by the README's command `./course test` (offline, small stand-ins)."""
     env = bench_env(None)
-    cmd = [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider"]
+    cmd = [str(ROOT / "course"), "test", "-q", "-p", "no:cacheprovider"]
     m = run_measured(cmd, env, ROOT, 4 * 3600, include_root=True)
     status, seconds, peak, out = m.status, m.seconds, m.peak, m.out
     summary = [ln for ln in out.splitlines() if re.search(r"\b(passed|failed|error)", ln)]
@@ -421,7 +421,7 @@ def bench_suite() -> Row:
               if ln.startswith(("FAILED ", "ERROR "))]
     if failed:
         line += "; failed: " + ", ".join(failed[:3]) + (" ..." if len(failed) > 3 else "")
-    return Row("test suite (python -m pytest)", fmt_s(seconds), fmt_gb(peak), "",
+    return Row("test suite (./course test)", fmt_s(seconds), fmt_gb(peak), "",
                "pass" if status == 0 else f"exit {status}", line[:300].replace("|", "\\|"))
 
 

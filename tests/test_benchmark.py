@@ -1,0 +1,76 @@
+"""The benchmark script's own logic: result files, row merging, --only, measuring a child, verdicts."""
+
+from __future__ import annotations
+
+import importlib.util
+import sys
+
+import nbformat
+import pytest
+
+from conftest import ROOT
+
+
+@pytest.fixture(scope="module")
+def bench():
+    spec = importlib.util.spec_from_file_location("course_benchmark", ROOT / "tools" / "benchmark.py")
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module  # dataclasses look their module up by name
+    spec.loader.exec_module(module)
+    yield module
+    sys.modules.pop(spec.name, None)
+
+
+def test_table_round_trips_through_a_results_file(bench, tmp_path):
+    rows = [bench.Row("notebooks/01.ipynb", "12.0 s", "1.00 GB", "≤ 60 s", "pass", "a \\| b"),
+            bench.Row("Hub download", result="1553 MB")]
+    path = tmp_path / "results.md"
+    path.write_text("# Benchmark\n\n" + bench.table(rows) + "\n\nTotal: 1 min.\n")
+    assert bench.read_rows(path) == rows
+
+
+def test_a_subset_replaces_its_rows_and_keeps_the_others(bench):
+    old = [bench.Row("a", "1 s"), bench.Row("b", "2 s")]
+    merged, kept = bench.merge_rows(old, [bench.Row("b", "3 s"), bench.Row("c", "4 s")])
+    assert [(r.item, r.time) for r in merged] == [("a", "1 s"), ("b", "3 s"), ("c", "4 s")]
+    assert kept == ["a"]
+
+
+def test_only_selects_lessons_and_groups(bench):
+    groups, lessons = bench.selected("01,decoding", suite=False)
+    assert groups == {"notebooks", "decoding"} and lessons == {"01_pipelines"}
+    groups, _ = bench.selected(None, suite=False)
+    assert "suite" not in groups and "grading" in groups
+    assert "suite" in bench.selected(None, suite=True)[0]
+    with pytest.raises(SystemExit, match="unknown item 'lesson9'"):
+        bench.selected("lesson9", suite=False)
+
+
+def test_run_measured_sees_exit_code_output_and_memory(bench, tmp_path):
+    code = ("import sys, time; block = b'x' * (300 * 10**6); time.sleep(0.5); print('done'); "
+            "sys.exit(3)")  # written pages, held for 10 sampling intervals
+    m = bench.run_measured([sys.executable, "-c", code], {}, tmp_path, 60, include_root=True)
+    assert m.status == 3 and "done" in m.out
+    assert m.peak > 250 * 10**6  # the 300 MB block was seen by the sampler
+
+
+def test_run_measured_kills_a_child_past_its_timeout(bench, tmp_path):
+    m = bench.run_measured([sys.executable, "-c", "import time; time.sleep(60)"], {}, tmp_path, 1)
+    assert m.status == -9 and m.seconds < 30
+
+
+def write_notebook(path, *sources):
+    nb = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell(s) for s in sources])
+    nbformat.write(nb, path)
+    return path
+
+
+def test_notebook_verdicts_name_the_error_and_the_budget(bench, tmp_path, monkeypatch):
+    broken = write_notebook(tmp_path / "broken.ipynb", "x = 1", "raise ValueError('no such token')")
+    row = bench.bench_notebook("broken", broken)
+    assert row.result == "error" and "ValueError: no such token" in row.note
+    monkeypatch.setattr(bench, "TIME_BUDGET_S", 0.0)  # any run is over a zero budget
+    fine = write_notebook(tmp_path / "fine.ipynb", "print(1 + 1)")
+    row = bench.bench_notebook("fine", fine)
+    assert row.result == "over (time)" and row.note.startswith("cells ")
+    assert bench.bench_notebook("absent", None).result == "missing"
