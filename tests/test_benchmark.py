@@ -74,3 +74,20 @@ def test_notebook_verdicts_name_the_error_and_the_budget(bench, tmp_path, monkey
     row = bench.bench_notebook("fine", fine)
     assert row.result == "over (time)" and row.note.startswith("cells ")
     assert bench.bench_notebook("absent", None).result == "missing"
+
+
+def test_readme_table_is_the_latest_result(bench):
+    """Like a helper out of sync with its lesson: the README must show benchmarks/latest.md."""
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    latest = (ROOT / "benchmarks" / "latest.md").read_text(encoding="utf-8")
+    assert bench.readme_with_results(readme, latest) == readme, (
+        "README's benchmark table differs from benchmarks/latest.md: run ./course bench, or copy "
+        "the table")
+
+
+def test_readme_update_replaces_only_the_marked_block(bench):
+    readme = f"intro\n{bench.README_START}\nold table\n{bench.README_END}\nafter\n"
+    report = "# Benchmark 2026-01-02 03:04\n\nCommand: x\n\n| item |\n|---|\n| a |\n\nTotal.\n"
+    new = bench.readme_with_results(readme, report)
+    assert new.startswith("intro\n") and new.endswith(f"{bench.README_END}\nafter\n")
+    assert "old table" not in new and "| a |" in new and "(Benchmark 2026-01-02 03:04," in new

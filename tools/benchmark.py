@@ -18,8 +18,8 @@ have the real models' sizes (same compute and memory, random weights). Rows:
 - the whole test suite, by running `./course test` (only with --suite or --only suite);
 - the course's total Hub download from the registry.
 
-Prints a Markdown table and writes benchmarks/results-YYYY-MM-DD.md and benchmarks/latest.md
-(with --only, the rows measured replace theirs in the same day's file; the others are kept).
+Prints a Markdown table and writes benchmarks/results-YYYY-MM-DD.md, benchmarks/latest.md and
+the table in README.md between its bench markers (with --only, the rows measured replace theirs in the same day's file; the others are kept).
 """
 
 from __future__ import annotations
@@ -491,6 +491,20 @@ def merge_rows(old: list[Row], new: list[Row]) -> tuple[list[Row], list[str]]:
     return merged + list(fresh.values()), kept
 
 
+README = ROOT / "README.md"
+README_START, README_END = "<!-- bench:start -->", "<!-- bench:end -->"
+
+
+def readme_with_results(readme: str, report: str) -> str:
+    """The README with the table of a results report between its bench markers."""
+    start, end = readme.index(README_START), readme.index(README_END)
+    title = report.splitlines()[0].lstrip("# ").strip()
+    rows = [ln for ln in report.splitlines() if ln.startswith("|")]
+    block = (f"{README_START}\nLast result ({title}, from `benchmarks/latest.md`):\n\n"
+             + "\n".join(rows) + "\n")
+    return readme[:start] + block + readme[end:]
+
+
 def selected(only: Optional[str], suite: bool) -> tuple[set[str], set[str]]:
     """(row groups, lesson names) chosen by --only and --suite."""
     names = [n for n, _ in lesson_paths()]
@@ -570,7 +584,10 @@ def main(argv: Optional[list[str]] = None) -> int:
         report = f"{head}{table(rows)}\n\n{footer}\n"
         dated.write_text(report, encoding="utf-8")
         (BENCHMARKS / "latest.md").write_text(report, encoding="utf-8")
-        print(f"wrote {dated.relative_to(ROOT)} and benchmarks/latest.md", file=sys.stderr)
+        README.write_text(readme_with_results(README.read_text(encoding="utf-8"), report),
+                          encoding="utf-8")
+        print(f"wrote {dated.relative_to(ROOT)}, benchmarks/latest.md and README.md's table",
+              file=sys.stderr)
     return 0
 
 
