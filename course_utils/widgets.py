@@ -76,11 +76,14 @@ def build_answer_box(check: Callable[[str], Feedback], prompt: str, placeholder:
     button = w.Button(description="Check", button_style="primary")
     result = w.HTML(value="")
 
-    def on_click(_: Any) -> None:
+    def show_feedback(_: Any = None) -> None:
         outcome = safe_call(check, answer=box.value)
         result.value = feedback_html(outcome if isinstance(outcome, Feedback) else wrong(str(outcome)))
 
-    button.on_click(on_click)
+    button.on_click(show_feedback)
+    # A new answer is checked when it reaches the kernel (Enter, or leaving the box), so the
+    # feedback always matches the box, even when the click's message overtakes the text's.
+    box.observe(show_feedback, names="value")
     return w.VBox([w.HBox([box, button]), result])
 
 

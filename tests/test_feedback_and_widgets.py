@@ -116,6 +116,18 @@ def test_answer_box_shows_feedback_for_wrong_then_right():
     assert "✓ Correct: yes" in result.value
 
 
+def test_answer_box_feedback_follows_an_answer_that_arrives_after_the_click():
+    box = widgets.build_answer_box(story_check, "Task:")
+    text, button = box.children[0].children
+    result = box.children[1]
+    text.value = "fill-mask"  # Enter: checked at once
+    assert "✗ Not yet" in result.value
+    button.click()  # the learner typed the right answer, but the click's message came first...
+    assert "fill-mask" in result.value
+    text.value = "text-generation"  # ...and the text's message second: the feedback catches up
+    assert "✓ Correct: yes" in result.value
+
+
 def test_answer_box_survives_a_checker_that_raises():
     def broken(answer):
         raise RuntimeError("checker bug")
