@@ -361,8 +361,16 @@ def check_answer(page: Any, box: Any, answer: str) -> str:
     feedback = box.locator(".widget-html-content").last
     previous = feedback.inner_text()
     box.locator("button", has_text="Check").click()
-    page.wait_for_function("([el, old]) => el.innerText.trim() && el.innerText !== old",
-                           arg=[feedback.element_handle(), previous])
+    try:
+        page.wait_for_function("([el, old]) => el.innerText.trim() && el.innerText !== old",
+                               arg=[feedback.element_handle(), previous])
+    except Exception as err:  # say what the learner would have seen, and keep a picture of it
+        screenshot(page, "failure-answer-box.png")
+        status = page.locator("#jp-main-statusbar").inner_text().replace("\n", " ")[:200]
+        raise AssertionError(f"feedback did not change after Check with {answer!r}: the box holds "
+                             f"{field.input_value()!r}, the feedback still says "
+                             f"{feedback.inner_text()!r}; status bar: {status!r} "
+                             f"({type(err).__name__})") from None
     return feedback.inner_text().strip()
 
 
@@ -381,7 +389,7 @@ def test_learner_session_lesson01(lab: Lab, page: Any) -> None:
     expected = solutions(SOURCE)
     assert answers, "the student notebook has no answer cells"
     assert {g for _, g in answers} <= set(expected), "answer cells missing from the source"
-    for old in ARTIFACTS.glob("lesson01-*.png"):  # no stale screenshot from an earlier run
+    for old in [*ARTIFACTS.glob("lesson01-*.png"), *ARTIFACTS.glob("failure-*.png")]:  # none stale
         old.unlink(missing_ok=True)
     started = time.monotonic()
 
