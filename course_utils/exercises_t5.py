@@ -11,7 +11,8 @@ import torch
 import torch.nn.functional as F
 
 from .decoding import DecodingStepper, candidate_table, eos_ids, first_step_logits
-from .feedback import Feedback, a_type, describe_error, expect_shape, expect_type, guarded, right, wrong
+from .feedback import (Feedback, a_type, describe_error, expect_callable, expect_shape, expect_type,
+                       guarded, right, wrong)
 from .widgets import show
 
 PROMPTS = ("translate English to German: The weather is nice today.",
@@ -147,9 +148,9 @@ def _reference_greedy(model: Any, enc: Any, max_new_tokens: int) -> tuple[list[i
 @guarded
 def check_greedy(fn: Any, model: Any, tokenizer: Any, max_new_tokens: int = 6) -> Feedback:
     """Does fn(model, input_ids, attention_mask, max_new_tokens) match generate, using the cache?"""
-    if not callable(fn):
-        return wrong(f"expected a function, got {a_type(fn)}",
-                     "define my_greedy(model, input_ids, attention_mask, max_new_tokens)")
+    bad = expect_callable(fn, "my_greedy", "my_greedy(model, input_ids, attention_mask, max_new_tokens)")
+    if bad is not None:
+        return bad
     eos = min(eos_ids(model)) if eos_ids(model) else None
     vocab = model.config.vocab_size
     # Real checkpoints and stand-ins alike: force a varied path and an EOS, so stopping is tested.
@@ -218,8 +219,9 @@ def first_step_comparison(model: Any, inputs_a: Any, inputs_b: Any) -> dict[str,
 @guarded
 def check_comparison(fn: Any, model: Any, tokenizer: Any) -> Feedback:
     """Does fn(model, inputs_a, inputs_b) return {'cosine', 'kl'} of the first-step distributions?"""
-    if not callable(fn):
-        return wrong(f"expected a function, got {a_type(fn)}")
+    bad = expect_callable(fn, "compare_first_step", "compare_first_step(model, inputs_a, inputs_b)")
+    if bad is not None:
+        return bad
     enc_a, enc_b = (tokenizer(t, return_tensors="pt").to(model.device) for t in PROMPTS)
     answer = fn(model, enc_a, enc_b)
     bad = expect_type(answer, dict, "the returned value")
@@ -259,8 +261,9 @@ def check_comparison(fn: Any, model: Any, tokenizer: Any) -> Feedback:
 @guarded
 def check_top_candidates(fn: Any, tokenizer: Any, vocab_size: int = 50) -> Feedback:
     """Does fn(logits, tokenizer, k) give the k most probable tokens with full-softmax probabilities?"""
-    if not callable(fn):
-        return wrong(f"expected a function, got {a_type(fn)}")
+    bad = expect_callable(fn, "top_candidates", "top_candidates(logits, tokenizer, k)")
+    if bad is not None:
+        return bad
     generator = torch.Generator().manual_seed(5)
     logits = torch.randn(vocab_size, generator=generator) * 3
     for k in (3, 5):

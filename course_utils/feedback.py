@@ -98,7 +98,8 @@ def expect_type(value: Any, kind: type | tuple[type, ...], name: str) -> Feedbac
 def expect_callable(value: Any, name: str, signature: str) -> Feedback | None:
     """A wrong-answer Feedback when `value` is None or not a function, else None."""
     if value is None:
-        return wrong(f"{name} is None", f"define it with def {signature}: ... and run the cell")
+        return wrong(f"{name} is None, expected a function",
+                     f"define it with def {signature}: ... and run the cell")
     if not callable(value):
         return wrong(f"{name} is {a_type(value)}, expected a function",
                      "the answer is the function itself, not a value it returned")

@@ -69,8 +69,7 @@ def build_answer_box(check: Callable[[str], Feedback], prompt: str, placeholder:
     """A text box and a Check button; the learner's text goes to `check`, feedback shows below."""
     import ipywidgets as w
 
-    # continuous_update=False: the value reaches the kernel on blur or Enter, so a click on
-    # Check can never be checked against a half-synced answer.
+    # continuous_update=False: the value reaches the kernel whole, on blur or Enter, never half-typed.
     box = w.Text(description=prompt, placeholder=placeholder, continuous_update=False,
                  style={"description_width": "initial"}, layout=w.Layout(width="480px"))
     button = w.Button(description="Check", button_style="primary")
