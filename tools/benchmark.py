@@ -31,7 +31,6 @@ import os
 import platform
 import re
 import shutil
-import signal
 import subprocess
 import sys
 import tempfile
@@ -134,21 +133,9 @@ class TreeSampler:
 
 def kill_group(proc: subprocess.Popen) -> None:
     """Stop a child started with start_new_session, and everything it started, by process id."""
-    import psutil
+    from course_utils.grading_worker import kill_tree
 
-    try:
-        family = psutil.Process(proc.pid).children(recursive=True)
-    except psutil.NoSuchProcess:
-        family = []
-    try:
-        os.killpg(proc.pid, signal.SIGKILL)
-    except ProcessLookupError:
-        pass
-    for child in family:  # kernels start their own session
-        try:
-            child.kill()
-        except psutil.NoSuchProcess:
-            pass
+    kill_tree(proc.pid, [])
     proc.wait()
 
 
@@ -201,23 +188,19 @@ def bench_standins() -> Row:
             "built = [r for r in roles if not (standins.cache_root() / "
             "f'{r}-full-seed0-v{standins.BUILD_VERSION}' / 'model.safetensors').exists()]\n"
             "for r in roles: standins.build(r, size='full')\n"
-            "print('BUILT', ','.join(built) or '-')\n")
+            "print('BUILT', ','.join(built) or '-')\n"
+            "print('CACHE', standins.cache_root())\n")
     m = run_measured([sys.executable, "-c", code], bench_env(), ROOT, 3600, include_root=True)
     status, seconds, peak, out = m.status, m.seconds, m.peak, m.out
     if status != 0:
         return Row("stand-ins at full size", fmt_s(seconds), result="error",
                    note=last_error(out))
     built = re.search(r"^BUILT (.*)$", out, re.M)
+    cache = re.search(r"^CACHE (.*)$", out, re.M)
     which = built.group(1) if built else "?"
     note = "all cached" if which == "-" else f"built now: {which}"
     return Row("stand-ins at full size (once)", fmt_s(seconds), fmt_gb(peak), "", "",
-               note + f"; cache {cache_dir()}")
-
-
-def cache_dir() -> str:
-    """Where the stand-ins are cached."""
-    base = os.environ.get("COURSE_CACHE") or str(Path.home() / ".cache" / "course_utils")
-    return str(Path(base) / "standins")
+               note + f"; cache {cache.group(1) if cache else '?'}")
 
 
 def last_error(text: str) -> str:
