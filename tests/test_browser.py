@@ -28,9 +28,11 @@ import nbformat
 import psutil
 import pytest
 
+from conftest import ROOT
+from course_utils.grading_worker import nbgrader_meta
+
 pytestmark = pytest.mark.browser
 
-ROOT = Path(__file__).resolve().parents[1]
 VENV_BIN = ROOT / ".venv" / "bin"
 RELEASE = ROOT / "exercises" / "release" / "lesson01" / "01_pipelines_exercises.ipynb"
 SOURCE = ROOT / "exercises" / "source" / "lesson01" / "01_pipelines_exercises.ipynb"
@@ -188,7 +190,7 @@ def solutions(source: Path) -> dict[str, str]:
     """The solution text of every answer cell of an nbgrader source notebook, by grade_id."""
     answers = {}
     for cell in nbformat.read(source, as_version=4).cells:
-        grading = cell.metadata.get("nbgrader", {})
+        grading = nbgrader_meta(cell)
         if cell.cell_type == "code" and grading.get("solution"):
             match = re.search(r"### BEGIN SOLUTION\n(.*?)\n?[ \t]*### END SOLUTION", cell.source,
                               re.S)
@@ -201,7 +203,7 @@ def answer_cells(student: Path) -> list[tuple[int, str]]:
     """(cell index, grade_id) of the answer cells of a student notebook."""
     cells = nbformat.read(student, as_version=4).cells
     return [(i, c.metadata["nbgrader"]["grade_id"]) for i, c in enumerate(cells)
-            if c.cell_type == "code" and c.metadata.get("nbgrader", {}).get("solution")]
+            if c.cell_type == "code" and nbgrader_meta(c).get("solution")]
 
 
 @pytest.fixture(scope="module")

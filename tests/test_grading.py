@@ -20,6 +20,7 @@ from nbformat.v4 import new_code_cell, new_markdown_cell, new_notebook
 
 from course_utils import grading
 from course_utils.grading_submissions import find_submissions, read_notebook, repair
+from course_utils.grading_worker import nbgrader_meta
 
 ASSIGNMENTS = grading.source_assignments()
 FAST = grading.Settings(cell_timeout=30, iopub_timeout=5, submission_timeout=600, jobs=2,
@@ -27,21 +28,17 @@ FAST = grading.Settings(cell_timeout=30, iopub_timeout=5, submission_timeout=600
 SIGINT_LOOP = "import signal\nsignal.signal(signal.SIGINT, signal.SIG_IGN)\nwhile True:\n    pass"
 
 
-def _meta(cell: Any) -> dict:
-    return cell.metadata.get("nbgrader", {})
-
-
 def _answers(nb: Any) -> list[int]:
-    return [i for i, c in enumerate(nb.cells) if c.cell_type == "code" and _meta(c).get("solution")]
+    return [i for i, c in enumerate(nb.cells) if c.cell_type == "code" and nbgrader_meta(c).get("solution")]
 
 
 def _tests(nb: Any) -> list[int]:
-    return [i for i, c in enumerate(nb.cells) if _meta(c).get("grade")]
+    return [i for i, c in enumerate(nb.cells) if nbgrader_meta(c).get("grade")]
 
 
 def _test_after(nb: Any, index: int) -> str:
     """grade_id of the graded test that checks the answer cell at `index`."""
-    return next(_meta(nb.cells[i])["grade_id"] for i in _tests(nb) if i > index)
+    return next(nbgrader_meta(nb.cells[i])["grade_id"] for i in _tests(nb) if i > index)
 
 
 def _prefixed(nb: Any, faults: dict[int, str]) -> Any:
@@ -80,7 +77,7 @@ def _stubbed(nb: Any, k: int, student: Any) -> None:
 
 
 def _delete(nb: Any, grade_id: str) -> None:
-    del nb.cells[next(i for i, c in enumerate(nb.cells) if _meta(c).get("grade_id") == grade_id)]
+    del nb.cells[next(i for i, c in enumerate(nb.cells) if nbgrader_meta(c).get("grade_id") == grade_id)]
 
 
 def _lesson01_cases(root: Path) -> dict:
@@ -88,7 +85,7 @@ def _lesson01_cases(root: Path) -> dict:
     src, rel, name = _versions("lesson01", root)
     answers = _answers(src)
     assert len(answers) >= 4, "these cases need four questions in lesson 01"
-    a = [_meta(src.cells[i])["grade_id"] for i in answers]
+    a = [nbgrader_meta(src.cells[i])["grade_id"] for i in answers]
     q = [_test_after(src, i) for i in answers]  # the test of each answer
     subs = root / "submissions"
     subs.mkdir()
@@ -106,7 +103,7 @@ def _lesson01_cases(root: Path) -> dict:
     sigint = _prefixed(src, {1: SIGINT_LOOP})
     _stubbed(sigint, 0, rel)
     _stubbed(sigint, 2, rel)
-    next(c for c in sigint.cells if _meta(c).get("grade_id") == q[0]).source = "pass"
+    next(c for c in sigint.cells if nbgrader_meta(c).get("grade_id") == q[0]).source = "pass"
     _delete(sigint, q[2])
     _write(subs, "sigint", name, sigint)
     _write(subs, "garbage", name, raw=random.Random(0).randbytes(4096))
@@ -312,7 +309,7 @@ def test_repair_drops_duplicate_and_unknown_grade_ids() -> None:
     nb.cells[3].source = "assert True"
     nb.cells.append(new_code_cell("y = 1", metadata={"nbgrader": {"grade_id": "mine"}}))
     repair(nb, student, source)
-    ids = [c.metadata.get("nbgrader", {}).get("grade_id") for c in nb.cells]
+    ids = [nbgrader_meta(c).get("grade_id") for c in nb.cells]
     assert ids.count("q1_test") == 1 and "mine" not in ids
     assert len({c.id for c in nb.cells}) == len(nb.cells), "cell ids must stay unique"
 

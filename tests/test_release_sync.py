@@ -7,6 +7,7 @@ from pathlib import Path
 import pytest
 
 from course_utils import grading
+from course_utils.grading_worker import nbgrader_meta
 
 EXERCISES = grading.EXERCISES
 ASSIGNMENTS = grading.source_assignments()
@@ -69,6 +70,6 @@ def test_student_version_hides_solutions_and_paths(assignment: str, regenerated:
         code = [c for c in nb.cells if c.cell_type == "code"]
         assert all(not c.outputs and c.execution_count is None for c in code), \
             f"{path.name}: the student version must be stored without outputs"
-        answers = [c for c in code if c.metadata.get("nbgrader", {}).get("solution")]
+        answers = [c for c in code if nbgrader_meta(c).get("solution")]
         assert answers and all("raise NotImplementedError()" in c.source for c in answers), \
             f"{path.name}: every answer cell must hold the stub, not the solution"
