@@ -27,7 +27,7 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Optional
+from typing import Any, Optional, Sequence
 
 from .grading_submissions import Submission, find_submissions, nbgrader_meta, read_notebook, repair
 from .grading_worker import command, kill_tree, nbgrader_config, quiet_nbgrader, read_events
@@ -202,10 +202,11 @@ def infer_assignment(folder: Path, exercises: Path = EXERCISES) -> str:
         return known[0]
     notebooks = sorted(Path(folder).rglob("*.ipynb"))
     names = [p.name for p in notebooks]
-    counts = {a: names.count(notebook_name(exercises, a)) for a in known}
+    expected = {a: notebook_name(exercises, a) for a in known}
+    counts = {a: names.count(expected[a]) for a in known}
     if not any(counts.values()):  # STUDENT.ipynb files: compare the cells' text with the sources
-        texts = {a: {c.get("source", "").strip() for c in _cells(exercises / "source" / a /
-                                                                 notebook_name(exercises, a))}
+        texts = {a: {c.get("source", "").strip()
+                     for c in _cells(exercises / "source" / a / expected[a])}
                  for a in known}
         for path in notebooks[:20]:
             cells = {c.get("source", "").strip() for c in _cells(path)} - {""}
@@ -304,11 +305,16 @@ class _Batch:
         gid = event.get("grade_id")
         return f"cell {event.get('index')}" + (f" ({gid})" if gid else "")
 
+    def blank_result(self, student: str, reasons: Sequence[str] = ()) -> Result:
+        """A Result with zero for every question (filled in as grading succeeds)."""
+        return Result(student, {g: 0.0 for g in self.max_scores}, dict(self.max_scores),
+                      reasons=list(reasons))
+
     def grade_one(self, sub: Submission, sid: str) -> Result:
         """Grade one submission in its own processes; always returns a Result."""
         start = time.monotonic()
         ok, reasons = self.prepare(sub, sid)
-        result = Result(sub.student, {g: 0.0 for g in self.max_scores}, dict(self.max_scores))
+        result = self.blank_result(sub.student)
         if not ok:
             result.reasons, result.seconds = reasons, time.monotonic() - start
             return result
@@ -316,7 +322,7 @@ class _Batch:
         shutil.copy(self.root / "gradebook.db", db)
         s = self.settings
         job = {"exercises": str(self.exercises), "root": str(self.root), "db": str(db),
-               "assignment": self.assignment, "student": sid, "env": self.env,
+               "assignment": self.assignment, "student": sid,
                "progress": str(self.root / "progress" / f"{sid}.jsonl"),
                "log": str(self.root / "logs" / f"{sid}.log"), "skip": [], "skip_messages": {},
                "cell_timeout": s.cell_timeout, "iopub_timeout": s.iopub_timeout,
@@ -485,9 +491,8 @@ def grade_many(requests: list[tuple[Path, str, Path]], exercises: Path = EXERCIS
             try:
                 r = batch.grade_one(sub, sid)
             except Exception as err:  # a bug here must not lose the other submissions
-                r = Result(sub.student, {g: 0.0 for g in batch.max_scores},
-                           dict(batch.max_scores),
-                           reasons=[f"internal grading error: {type(err).__name__}: {err}"])
+                r = batch.blank_result(
+                    sub.student, [f"internal grading error: {type(err).__name__}: {err}"])
             results[i][k] = r
             with lock:
                 done[0] += 1
