@@ -90,8 +90,7 @@ def guarded_execute() -> type:
         _index, _gid, _chars, _truncated = -1, None, 0, False
 
         def _emit(self, **event: Any) -> None:
-            with open(self.progress_file, "a", encoding="utf-8") as f:
-                f.write(json.dumps(event) + "\n")
+            append_event(self.progress_file, event)
 
         async def async_start_new_kernel(self, **kwargs: Any) -> None:
             await super().async_start_new_kernel(**kwargs)
@@ -177,8 +176,7 @@ def run_student(job: dict) -> None:
     """Autograde one student, then generate feedback; report progress."""
 
     def emit(**event: Any) -> None:
-        with open(job["progress"], "a", encoding="utf-8") as f:
-            f.write(json.dumps({**event, "t": time.time()}) + "\n")
+        append_event(job["progress"], {**event, "t": time.time()})
 
     emit(event="start")
 
@@ -232,6 +230,12 @@ def command(job_path: Path) -> list[str]:
               "'course_grading_worker', sys.argv[1]); m = u.module_from_spec(s); "
               "s.loader.exec_module(m); m.main(sys.argv[2])")
     return [sys.executable, "-c", loader, str(Path(__file__).resolve()), str(job_path)]
+
+
+def append_event(path: str | Path, event: dict) -> None:
+    """Add one progress event to the file read_events reads (one JSON object per line)."""
+    with open(path, "a", encoding="utf-8") as f:
+        f.write(json.dumps(event) + "\n")
 
 
 def read_events(path: Path) -> list[dict]:
