@@ -272,9 +272,9 @@ def wait_for_kernel(page: Any, url: str) -> None:
 def wait_for_idle(page: Any, quiet_s: float = 0.6) -> None:
     """Wait until the kernel has handled everything the widgets sent it (idle for `quiet_s`).
 
-    ipywidgets sends a text box's value changes one at a time, each after the kernel answered the
-    previous one, while a button click goes out at once: clicking Check right after typing can
-    overtake the last keystrokes. A learner's pause before clicking is this wait.
+    ipywidgets sends a widget's value change only after the kernel answered that widget's previous
+    message, while a button click goes out at once, so a click can overtake an answer (the answer
+    box re-checks when the answer arrives). A learner's pause before clicking is this wait.
     """
     deadline = time.monotonic() + WAIT_MS / 1000
     quiet_since = None
