@@ -1,14 +1,16 @@
 """Feedback for exercises: what is right, what is wrong and a hint, as text and as colour.
 
-Checker functions (in course_utils.exercise_checks) return a Feedback; they never raise for a
-wrong answer. `guarded` turns an exception inside learner code into one readable line.
+Checker functions (in course_utils.exercises.lNN_<slug>) return a Feedback; they never raise for
+a wrong answer. Inside a checker, `fail(...)` and the `expect_*` helpers raise `WrongAnswer`, which
+carries its Feedback; `guarded` returns that Feedback, and turns any other exception inside learner
+code into one readable line. A checker therefore reads as its list of requirements.
 """
 
 from __future__ import annotations
 
 import html
 from dataclasses import dataclass
-from typing import Any, Callable
+from typing import Any, Callable, NoReturn
 
 
 @dataclass(frozen=True)
@@ -43,6 +45,19 @@ def wrong(message: str, hint: str = "") -> Feedback:
     return Feedback(False, message, hint)
 
 
+class WrongAnswer(Exception):
+    """Raised inside a checker to stop at the first requirement an answer misses."""
+
+    def __init__(self, feedback: Feedback) -> None:
+        super().__init__(feedback.message)
+        self.feedback = feedback
+
+
+def fail(message: str, hint: str = "") -> NoReturn:
+    """Stop the checker with a wrong-answer Feedback (raises WrongAnswer)."""
+    raise WrongAnswer(wrong(message, hint))
+
+
 def describe_error(err: BaseException) -> str:
     """One line naming an exception, without its traceback."""
     text = str(err).strip().splitlines()[0] if str(err).strip() else ""
@@ -55,6 +70,8 @@ def guarded(check: Callable[..., Feedback]) -> Callable[..., Feedback]:
     def run(*args: Any, **kwargs: Any) -> Feedback:
         try:
             return check(*args, **kwargs)
+        except WrongAnswer as stop:  # a requirement the answer misses, named by the checker
+            return stop.feedback
         except NotImplementedError:  # the student version's placeholder is still there
             return wrong("not answered yet",
                          "replace `raise NotImplementedError()` with your answer, then run the cell")
@@ -115,6 +132,67 @@ def expect_shape(tensor: Any, shape: tuple, name: str) -> Feedback | None:
     if tuple(actual) != tuple(shape):
         return wrong(f"{name} has shape {tuple(actual)}, expected {tuple(shape)}")
     return None
+
+
+def expect_number(value: Any, name: str) -> float:
+    """`value` as a float (a Python number, a NumPy scalar or a one-element tensor), else fail."""
+    import numbers
+
+    if value is None:
+        fail(f"{name} is None, expected a number", f"assign a number to {name} (did a function "
+             "forget to return?)")
+    if isinstance(value, bool):
+        fail(f"{name} is a bool, expected a number")
+    if isinstance(value, numbers.Real):
+        number = float(value)
+    elif hasattr(value, "numel") and hasattr(value, "item"):
+        if value.numel() != 1:
+            fail(f"{name} is a tensor with {value.numel()} values, expected one number",
+                 "reduce it to a single value (and call .item())")
+        number = float(value.item())
+    elif hasattr(value, "item") and getattr(value, "size", None) == 1:
+        number = float(value.item())
+    else:
+        fail(f"{name} is {a_type(value)}, expected a number")
+    if number != number or number in (float("inf"), float("-inf")):
+        fail(f"{name} is {number}, expected a finite number")
+    return number
+
+
+def expect_int(value: Any, name: str) -> int:
+    """`value` as an int (a Python or NumPy integer, or a one-element integer tensor), else fail."""
+    import numbers
+
+    if value is None:
+        fail(f"{name} is None, expected an int", f"assign an int to {name} (did a function "
+             "forget to return?)")
+    if isinstance(value, bool):
+        fail(f"{name} is a bool, expected an int")
+    if isinstance(value, numbers.Integral):
+        return int(value)
+    if hasattr(value, "numel") and hasattr(value, "item") and value.numel() == 1:
+        item = value.item()
+        if isinstance(item, numbers.Integral) and not isinstance(item, bool):
+            return int(item)
+    if isinstance(value, float) and value.is_integer():
+        fail(f"{name} is the float {value}, expected an int", f"use int(...) or // for {name}")
+    fail(f"{name} is {a_type(value)}, expected an int")
+
+
+def expect_tensor(value: Any, name: str, shape: tuple | None = None) -> Any:
+    """`value` if it is a torch tensor (of `shape`, when given), else fail."""
+    import torch
+
+    if value is None:
+        fail(f"{name} is None, expected a tensor", f"assign a tensor to {name} (did a function "
+             "forget to return?)")
+    if not isinstance(value, torch.Tensor):
+        hint = "use a tensor (return_tensors='pt' or torch.tensor(...))" if isinstance(
+            value, (list, tuple)) else ""
+        fail(f"{name} is {a_type(value)}, expected a tensor", hint)
+    if shape is not None and tuple(value.shape) != tuple(shape):
+        fail(f"{name} has shape {tuple(value.shape)}, expected {tuple(shape)}")
+    return value
 
 
 def evaluate(check: Callable[..., Feedback], namespace: dict, *names: str) -> Feedback:
