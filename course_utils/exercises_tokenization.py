@@ -44,7 +44,7 @@ def tokenizer_for(role: str) -> Any:
 
     from .registry import checkpoint
 
-    return AutoTokenizer.from_pretrained(checkpoint(role, announce=False))
+    return AutoTokenizer.from_pretrained(checkpoint(role, announce=False), trust_remote_code=False)
 
 
 def explore_tokens(text: str, role: str = "sentiment") -> pd.DataFrame:
