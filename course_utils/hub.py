@@ -677,10 +677,16 @@ def fetch(repo_id: str, revision: str, tokenizer: str, size_hint: int, label: st
                 lock.release()
             return snapshot, commit
 
-    shown = {}
+    shown: dict[str, Any] = {}
+    began = time.monotonic()
+    meta_deadline = lim.probe + 2 * lim.read  # the commit and its file list: small answers
 
     def tick() -> None:
         total = state.get("total")
+        if total is None and time.monotonic() - began > meta_deadline:
+            raise HubError("timeout", f"{endpoint()} did not answer in time: the file list of "
+                                      f"{repo_id} took over {meta_deadline:g} s; a proxy or the "
+                                      "network is holding the connection")
         if not bar or not total or progress.done >= total and "bar" not in shown:
             return
         if "bar" not in shown:

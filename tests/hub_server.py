@@ -108,6 +108,16 @@ class _Blob:
         return entry
 
 
+_BLOBS: dict[tuple[str, int], _Blob] = {}  # checksums computed once per content object
+
+
+def _blob(path: str, content: Content) -> _Blob:
+    key = (path, id(content))
+    if key not in _BLOBS or _BLOBS[key].content is not content:
+        _BLOBS[key] = _Blob(path, content)
+    return _BLOBS[key]
+
+
 class HubServer(ThreadingHTTPServer):
     """The server object `serve_hub` yields: its url, its log, and its faults (mutable)."""
 
@@ -126,7 +136,7 @@ class HubServer(ThreadingHTTPServer):
         self.blobs: dict[tuple[str, str], dict[str, _Blob]] = {}
         for repo in repos:
             for sha, files in repo.commits.items():
-                blobs = {p: _Blob(p, c) for p, c in files.items()}
+                blobs = {p: _blob(p, c) for p, c in files.items()}
                 self.blobs[(repo.repo_id, sha)] = blobs
                 for blob in blobs.values():
                     if blob.lfs:

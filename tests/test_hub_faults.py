@@ -22,7 +22,7 @@ ALLOWED = set(hub.REQUIRED_FILES + hub.OPTIONAL_FILES)
 @pytest.fixture(scope="module")
 def repos():
     """The served repositories (stand-ins built once, in the shared stand-in cache)."""
-    return course_repos()
+    return course_repos(ROLES)
 
 
 @pytest.fixture
@@ -80,11 +80,10 @@ def test_healthy_download_fetches_only_needed_files_at_the_pinned_commit(env, re
     out = lines(capsys)
     assert out == [f"[course] {r}: {registry.REGISTRY[r].hub_id} (revision "
                    f"{registry.REGISTRY[r].revision[:10]}, Hub, verified)" for r in ROLES]
-    from transformers import AutoModelForCausalLM, AutoTokenizer
+    from safetensors import safe_open
 
-    model = AutoModelForCausalLM.from_pretrained(paths["generation"], trust_remote_code=False)
-    assert AutoTokenizer.from_pretrained(paths["generation"], trust_remote_code=False)
-    assert model.config.course_standin  # the served stand-in, loaded from the Hub cache
+    with safe_open(str(Path(paths["generation"]) / "model.safetensors"), framework="np") as weights:
+        assert len(list(weights.keys())) > 10  # real safetensors weights (the lesson test loads them)
 
 
 def test_black_hole_auto_decides_offline_within_the_probe_deadline(env, repos, monkeypatch,
@@ -113,13 +112,13 @@ def test_black_hole_hub_mode_is_one_error_within_the_read_timeout(env, repos, mo
     assert "did not answer in time" in message and "proxy" in message and "\n" not in message
 
 
-def test_trickled_api_answer_stops_at_the_total_deadline(env, repos, monkeypatch):
+def test_trickled_api_answer_stops_at_the_metadata_deadline(env, repos, monkeypatch):
     with served(repos, Faults(trickle=0.05)) as server:  # a byte every 50 ms: never a read timeout
         t0 = start(monkeypatch, server, "hub")
-        with pytest.raises(registry.CourseModelError, match="within 4 s"):
+        with pytest.raises(registry.CourseModelError, match="did not answer in time: the file list"):
             registry.checkpoint("t5")
         elapsed = time.monotonic() - t0
-    assert 3.5 < elapsed < 4 + 1, elapsed
+    assert 3.5 <= elapsed < 3.5 + 1, elapsed  # COURSE_HUB_PROBE_S + 2 x COURSE_HUB_READ_S
 
 
 def test_trickled_weights_stop_below_the_minimum_rate(env, repos, monkeypatch, capsys):
