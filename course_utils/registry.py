@@ -194,7 +194,8 @@ def checkpoint(role: str, announce: bool = True) -> str:
         if err.hub_down:
             _STATE["failure"] = err.reason
         if requested == "hub":
-            raise CourseModelError(f"{role}: {err.reason}. Or set COURSE_MODELS=offline.") from None
+            advice = "" if "COURSE_MODELS=offline" in err.reason else ". Or set COURSE_MODELS=offline."
+            raise CourseModelError(f"{role}: {err.reason}{advice}") from None
         cached = _cached(s)
         fallback = "a verified cached copy" if cached is not None else "its offline stand-in"
         print(f"[course] {role}: {err.reason}; using {fallback}.")
