@@ -9,8 +9,9 @@ import torch.nn.functional as F
 from transformers import T5ForConditionalGeneration
 
 from conftest import load_standin
-from course_utils import exercises_t5 as ex
+from course_utils import probes, widgets
 from course_utils.decoding import DecodingStepper, candidate_table, decoder_start, first_step_logits, greedy_decode
+from course_utils.exercises import l05_t5_decoding as ex
 from course_utils.feedback import Feedback
 
 
@@ -195,7 +196,7 @@ def test_greedy_learner_error_is_feedback_and_hooks_are_removed(t5):
 def test_forced_tokens_scripts_lm_head_calls(t5):
     model, tokenizer = t5
     enc = tokenizer("summarize: hello there", return_tensors="pt")
-    with ex.forced_tokens(model, {0: 9, 1: 21}):
+    with probes.forced_tokens(model, {0: 9, 1: 21}):
         result = greedy_decode(model, enc["input_ids"], enc["attention_mask"], max_new_tokens=3)
     assert result.tokens[:2] == [9, 21]
     assert not model.lm_head._forward_hooks
@@ -320,10 +321,10 @@ def test_first_step_table(t5):
 def test_stepper_text_describes_each_step(t5):
     model, tokenizer = t5
     stepper = DecodingStepper(model, tokenizer, "summarize: hello", k=2, max_new_tokens=1)
-    before = ex.stepper_text(stepper)
+    before = widgets.stepper_text(stepper)
     assert "0 tokens" in before and "next step's candidates" in before
     table = stepper.step()
-    after = ex.stepper_text(stepper, table)
+    after = widgets.stepper_text(stepper, table)
     assert "step 1: chose" in after and f"id {stepper.tokens[0]}" in after and "finished" in after
 
 
@@ -332,7 +333,7 @@ def test_stepper_widget_buttons_drive_the_stepper(t5, monkeypatch, capsys, mode)
     model, tokenizer = t5
     monkeypatch.setenv("COURSE_WIDGETS", "text" if mode == "text" else "")
     stepper = DecodingStepper(model, tokenizer, "summarize: hello", k=2, max_new_tokens=2)
-    widget = ex.stepper_widget(stepper)
+    widget = widgets.stepper_widget(stepper)
     shown = capsys.readouterr().out
     if mode == "text":
         assert "stepper.step()" in shown and "next step's candidates" in shown
@@ -354,7 +355,7 @@ def test_stepper_widget_survives_an_unfinished_table_function(t5, monkeypatch, c
         raise NotImplementedError()
 
     stepper = DecodingStepper(model, tokenizer, "summarize: hello", k=2, table_fn=unfinished)
-    widget = ex.stepper_widget(stepper)
+    widget = widgets.stepper_widget(stepper)
     assert "NotImplementedError" in capsys.readouterr().out
     widget.children[0].children[0].click()  # Next token: reported, not raised
     assert stepper.tokens == []

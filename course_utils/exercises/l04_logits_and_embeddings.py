@@ -1,4 +1,7 @@
-"""Lesson 04 exercises: the temperature explorer and the checkers (each returns a Feedback)."""
+"""Lesson 04 (logits and embeddings): the checkers (each returns a Feedback) and the explorer's data.
+
+The next-token helpers they use (last_logits, next_token_table, ...) live in course_utils.next_token.
+"""
 
 from __future__ import annotations
 
@@ -8,10 +11,10 @@ from typing import Any, Mapping
 import pandas as pd
 import torch
 
-from .display import prob_bar_chart, topk_table
-from .feedback import Feedback, a_type, expect_type, guarded, right, wrong
-from .logit_lens import lens_logits
-from .sampling import next_token_probs
+from ..feedback import (Feedback, a_type, expect_number, expect_shape, expect_tensor, expect_type,
+                        fail, guarded, match_choice, right, wrong)
+from ..next_token import continuation_logprob, last_logits, last_position_lens
+from ..sampling import next_token_probs
 
 # The prompts of the exercise notebook (its questions quote them).
 TOPK_PROMPT = "The cat sat on the"
@@ -26,68 +29,12 @@ RIGHT_PADDING_OPTIONS = (
     "C) the attention mask turns every logit of the short row into zero",
     "D) nothing: causal attention already ignores the pads",
 )
+_RIGHT_PADDING_WHY_NOT = {
+    "B": "no error is raised: the model accepts any token id, including eos as a pad",
+    "C": "the mask changes what each position attends to; it does not zero logits",
+    "D": "causal attention protects the real tokens' logits, but [:, -1] reads a pad position",
+}
 ATOL = 1e-4
-
-
-def last_logits(model: torch.nn.Module, tokenizer, text: str) -> torch.Tensor:
-    """Next-token logits after `text` alone (no padding), as a 1-D float tensor."""
-    ids = tokenizer(text, return_tensors="pt").to(model.device)
-    with torch.no_grad():
-        return model(**ids).logits[0, -1].float().cpu()
-
-
-def next_token_table(model: torch.nn.Module, tokenizer, prompt: str, temperature: float = 1.0,
-                     k: int = 10) -> pd.DataFrame:
-    """The k most probable next tokens after `prompt` at `temperature`, with their probability at T=1."""
-    logits = last_logits(model, tokenizer, prompt)
-    table = topk_table(next_token_probs(logits, temperature), tokenizer, k=k)
-    table["at T=1"] = [round(p, 4) for p in next_token_probs(logits)[table["id"].tolist()].tolist()]
-    return table
-
-
-def plot_next_token_table(table: pd.DataFrame) -> Any:
-    """Bar chart of a next_token_table(...): one bar per token."""
-    return prob_bar_chart(table["token"].tolist(), table["probability"].tolist(),
-                          title="next-token probability")
-
-
-# ---------- reference answers ----------
-
-def continuation_logprob(model: torch.nn.Module, tokenizer, prompt: str, continuation: str,
-                         shift: int = 1) -> torch.Tensor:
-    """Per-token natural-log probabilities of `continuation` after `prompt` (shift=0: off by one)."""
-    prompt_ids = tokenizer(prompt)["input_ids"]
-    cont_ids = tokenizer(continuation)["input_ids"]
-    ids = torch.tensor([prompt_ids + cont_ids], device=model.device)
-    with torch.no_grad():
-        logprobs = model(input_ids=ids).logits[0].float().log_softmax(dim=-1).cpu()
-    where = torch.arange(len(prompt_ids), ids.shape[1]) - shift  # logits at i predict token i + 1
-    return logprobs[where, torch.tensor(cont_ids)]
-
-
-def last_position_lens(model: torch.nn.Module, tokenizer, text: str, ln_f: bool = True) -> torch.Tensor:
-    """Logit lens at the last position of `text`: (n_layer + 1, vocab); ln_f=False: raw projection."""
-    ids = tokenizer(text, return_tensors="pt").to(model.device)
-    with torch.no_grad():
-        states = model(**ids, output_hidden_states=True).hidden_states
-        if ln_f:
-            return lens_logits(model, states)[:, -1].float().cpu()
-        return model.lm_head(torch.stack([h[0, -1] for h in states])).float().cpu()
-
-
-def _to_float(value: Any) -> float | None:
-    if isinstance(value, torch.Tensor):
-        return float(value) if value.numel() == 1 else None
-    if isinstance(value, (int, float)) and not isinstance(value, bool):
-        return float(value)
-    try:
-        import numpy as np
-
-        if isinstance(value, np.generic):
-            return float(value)
-    except ImportError:  # pragma: no cover
-        pass
-    return None
 
 
 # ---------- checkers ----------
@@ -95,38 +42,36 @@ def _to_float(value: Any) -> float | None:
 @guarded
 def check_top5(top5: Any, model: torch.nn.Module, tokenizer) -> Feedback:
     """Q1: a DataFrame of the TOPK_K most probable next tokens after TOPK_PROMPT."""
-    bad = expect_type(top5, pd.DataFrame, "top5")
-    if bad is not None:
-        return bad
+    expect_type(top5, pd.DataFrame, "top5")
     missing = [c for c in ("token", "probability") if c not in top5.columns]
     if missing:
-        return wrong(f"top5 has columns {list(top5.columns)}; it needs {', '.join(missing)}",
-                     "build it with pd.DataFrame({'token': [...], 'probability': [...]})")
+        fail(f"top5 has columns {list(top5.columns)}; it needs {', '.join(missing)}",
+             "build it with pd.DataFrame({'token': [...], 'probability': [...]})")
     if len(top5) != TOPK_K:
-        return wrong(f"top5 has {len(top5)} rows, expected {TOPK_K}", f"use .topk({TOPK_K})")
+        fail(f"top5 has {len(top5)} rows, expected {TOPK_K}", f"use .topk({TOPK_K})")
     probs = next_token_probs(last_logits(model, tokenizer, TOPK_PROMPT))
     values, ids = probs.topk(TOPK_K)
     decoded = [tokenizer.decode([i]) for i in ids.tolist()]
     given = [str(t) for t in top5["token"].tolist()]
     if given != decoded and given != [repr(t) for t in decoded]:
         if sorted(given) in (sorted(decoded), sorted(repr(t) for t in decoded)):
-            return wrong("the right tokens, in the wrong order", "sort by probability, highest first")
-        return wrong(f"tokens {given} differ from the expected top {TOPK_K}",
-                     "use the logits of the LAST position, softmax over the vocabulary, then topk; "
-                     "decode each id on its own: tokenizer.decode([i])")
+            fail("the right tokens, in the wrong order", "sort by probability, highest first")
+        fail(f"tokens {given} differ from the expected top {TOPK_K}",
+             "use the logits of the LAST position, softmax over the vocabulary, then topk; "
+             "decode each id on its own: tokenizer.decode([i])")
     try:
         given_p = torch.tensor([float(p) for p in top5["probability"]])
     except (TypeError, ValueError):
-        return wrong("the probability column holds something other than numbers")
+        fail("the probability column holds something other than numbers")
     if torch.allclose(given_p, probs.log()[ids], atol=1e-3):
-        return wrong("the probability column holds log-probabilities", "use softmax, not log_softmax")
+        fail("the probability column holds log-probabilities", "use softmax, not log_softmax")
     logits = last_logits(model, tokenizer, TOPK_PROMPT)
     if torch.allclose(given_p, logits[ids], atol=1e-3):
-        return wrong("the probability column holds raw logits", "apply softmax over the vocabulary")
+        fail("the probability column holds raw logits", "apply softmax over the vocabulary")
     if not torch.allclose(given_p, values, rtol=1e-3, atol=6e-5):  # rounding to 4 decimals is fine
-        return wrong(f"right tokens, but probabilities {given_p.numpy().round(4).tolist()} differ "
-                     f"from the expected {values.numpy().round(4).tolist()}",
-                     "softmax over the whole vocabulary (dim=-1) at temperature 1")
+        fail(f"right tokens, but probabilities {given_p.numpy().round(4).tolist()} differ "
+             f"from the expected {values.numpy().round(4).tolist()}",
+             "softmax over the whole vocabulary (dim=-1) at temperature 1")
     return right(f"the {TOPK_K} most probable next tokens, with probabilities summing to "
                  f"{values.sum():.3f}")
 
@@ -135,31 +80,29 @@ def check_top5(top5: Any, model: torch.nn.Module, tokenizer) -> Feedback:
 def check_logprob(logprob: Any, model: torch.nn.Module, tokenizer) -> Feedback:
     """Q2: the natural-log probability of CONTINUATION after CONTINUATION_PROMPT."""
     if logprob is None:
-        return wrong("logprob is None", "assign a float (or a one-element tensor) to logprob")
-    value = _to_float(logprob)
-    if value is None:
-        return wrong(f"logprob is {a_type(logprob)}, expected one number",
-                     "sum the per-token log-probabilities, then float(...)")
+        fail("logprob is None", "assign a float (or a one-element tensor) to logprob")
+    if isinstance(logprob, str) or (isinstance(logprob, torch.Tensor) and logprob.numel() != 1):
+        fail(f"logprob is {a_type(logprob)}, expected one number",
+             "sum the per-token log-probabilities, then float(...)")
+    value = expect_number(logprob, "logprob")
     per_token = continuation_logprob(model, tokenizer, CONTINUATION_PROMPT, CONTINUATION)
     expected = float(per_token.sum())
     if math.isclose(value, expected, abs_tol=1e-3):
         return right(f"log P(continuation | prompt) = {expected:.3f}, the sum over "
                      f"{len(per_token)} tokens")
     if value > 0:
-        return wrong(f"{value:.4g} is positive; a log-probability is at most 0",
-                     "use log_softmax, and sum log-probabilities (not logits)")
+        fail(f"{value:.4g} is positive; a log-probability is at most 0",
+             "use log_softmax, and sum log-probabilities (not logits)")
     if math.isclose(value, math.exp(expected), rel_tol=1e-3, abs_tol=1e-12):
-        return wrong("that is the probability, not its logarithm",
-                     "take the log (or sum log_softmax values)")
+        fail("that is the probability, not its logarithm", "take the log (or sum log_softmax values)")
     if math.isclose(value, expected / len(per_token), abs_tol=1e-3):
-        return wrong("that is the average per token",
-                     "sum over the continuation's tokens, do not average")
+        fail("that is the average per token", "sum over the continuation's tokens, do not average")
     if math.isclose(value, expected / math.log(2), abs_tol=1e-3):
-        return wrong("that is in bits (log base 2)", "use the natural log (log_softmax)")
+        fail("that is in bits (log base 2)", "use the natural log (log_softmax)")
     shifted = continuation_logprob(model, tokenizer, CONTINUATION_PROMPT, CONTINUATION, shift=0)
     if math.isclose(value, float(shifted.sum()), abs_tol=1e-3):
-        return wrong("off by one position: you read each token's probability at its own position",
-                     "the logits at position i predict token i + 1: use position i - 1 for token i")
+        fail("off by one position: you read each token's probability at its own position",
+             "the logits at position i predict token i + 1: use position i - 1 for token i")
     return wrong(f"{value:.4f} differs from the expected value",
                  "tokenize the prompt and the continuation separately, concatenate the ids, run the "
                  "model once, and sum log_softmax(logits)[i - 1, id_i] over the continuation's tokens")
@@ -168,32 +111,29 @@ def check_logprob(logprob: Any, model: torch.nn.Module, tokenizer) -> Feedback:
 @guarded
 def check_lens(lens: Any, model: torch.nn.Module, tokenizer) -> Feedback:
     """Q3: logit lens at the last position of LENS_PROMPT, shape (n_layer + 1, vocab)."""
-    bad = expect_type(lens, torch.Tensor, "lens")
-    if bad is not None:
-        return bad
+    expect_type(lens, torch.Tensor, "lens")
     n_states, vocab = model.config.n_layer + 1, model.config.vocab_size
     if lens.dim() == 3 and lens.shape[0] == 1:
-        return wrong(f"lens has shape {tuple(lens.shape)}: drop the batch dimension",
-                     "index the batch row: h[0, -1]")
+        fail(f"lens has shape {tuple(lens.shape)}: drop the batch dimension",
+             "index the batch row: h[0, -1]")
     if tuple(lens.shape) == (n_states - 1, vocab):
-        return wrong(f"lens has {n_states - 1} rows; hidden_states has n_layer + 1 = {n_states}",
-                     "include hidden_states[0], the embeddings")
-    if tuple(lens.shape) != (n_states, vocab):
-        return wrong(f"lens has shape {tuple(lens.shape)}, expected ({n_states}, {vocab})",
-                     "one row of vocabulary logits per hidden state, at the last position")
+        fail(f"lens has {n_states - 1} rows; hidden_states has n_layer + 1 = {n_states}",
+             "include hidden_states[0], the embeddings")
+    expect_shape(lens, (n_states, vocab), "lens",
+                 hint="one row of vocabulary logits per hidden state, at the last position")
     given = lens.detach().float().cpu()
     expected = last_position_lens(model, tokenizer, LENS_PROMPT)
     if torch.allclose(given, expected, atol=ATOL, rtol=1e-4):
         return right(f"{n_states} rows of logits; the last row equals the model's own logits")
     if torch.allclose(given.sum(-1), torch.ones(n_states), atol=1e-3):
-        return wrong("the rows sum to 1: these are probabilities", "keep the logits (no softmax)")
+        fail("the rows sum to 1: these are probabilities", "keep the logits (no softmax)")
     if torch.allclose(given, last_position_lens(model, tokenizer, LENS_PROMPT, ln_f=False),
                       atol=ATOL, rtol=1e-4):
-        return wrong("you projected the intermediate states without the final layer norm",
-                     "apply model.transformer.ln_f to every state except the last, then lm_head")
+        fail("you projected the intermediate states without the final layer norm",
+             "apply model.transformer.ln_f to every state except the last, then lm_head")
     if torch.allclose(given[:-1], expected[:-1], atol=ATOL, rtol=1e-4):
-        return wrong("layers 0..n-1 are right, the last row is not",
-                     "hidden_states[-1] already went through ln_f: project it with lm_head alone")
+        fail("layers 0..n-1 are right, the last row is not",
+             "hidden_states[-1] already went through ln_f: project it with lm_head alone")
     wrong_rows = [i for i in range(n_states) if not torch.allclose(given[i], expected[i], atol=ATOL,
                                                                    rtol=1e-4)]
     return wrong(f"rows {wrong_rows} differ from the expected logits",
@@ -208,30 +148,26 @@ def _unpadded(ids: torch.Tensor, mask: torch.Tensor) -> list[int]:
 def check_padded_batch(batch: Any, position_ids: Any, model: torch.nn.Module, tokenizer) -> Feedback:
     """Q4: a left-padded batch of PAD_TEXTS and position ids that reproduce each text's logits."""
     if batch is None:
-        return wrong("batch is None", "assign the tokenizer's output to batch")
+        fail("batch is None", "assign the tokenizer's output to batch")
     if not isinstance(batch, Mapping) or "input_ids" not in batch or "attention_mask" not in batch:
-        return wrong(f"batch is {a_type(batch)} without input_ids and attention_mask",
-                     "call tokenizer(list_of_texts, padding=True, return_tensors='pt')")
+        fail(f"batch is {a_type(batch)} without input_ids and attention_mask",
+             "call tokenizer(list_of_texts, padding=True, return_tensors='pt')")
     ids, mask = batch["input_ids"], batch["attention_mask"]
     if not isinstance(ids, torch.Tensor) or ids.dim() != 2 or ids.shape[0] != len(PAD_TEXTS):
-        return wrong("input_ids must be a 2-D tensor with one row per text",
-                     "return_tensors='pt' and pass both texts in one list")
+        fail("input_ids must be a 2-D tensor with one row per text",
+             "return_tensors='pt' and pass both texts in one list")
     for row, text in enumerate(PAD_TEXTS):
         if _unpadded(ids[row], mask[row]) != tokenizer(text)["input_ids"]:
-            return wrong(f"row {row} does not hold the tokens of {text!r}",
-                         "tokenize exactly the texts PAD_TEXTS, in that order")
+            fail(f"row {row} does not hold the tokens of {text!r}",
+                 "tokenize exactly the texts PAD_TEXTS, in that order")
     if not bool(mask[:, -1].all()):
-        return wrong("the short row ends in padding (right padding): its last position is a pad",
-                     "set tokenizer.padding_side = 'left' before tokenizing")
+        fail("the short row ends in padding (right padding): its last position is a pad",
+             "set tokenizer.padding_side = 'left' before tokenizing")
     if position_ids is None:
-        return wrong("position_ids is None", "derive them from the mask: cumsum(-1) - 1, clamped at 0")
-    bad = expect_type(position_ids, torch.Tensor, "position_ids")
-    if bad is not None:
-        return bad
-    if tuple(position_ids.shape) != tuple(ids.shape):
-        return wrong(f"position_ids has shape {tuple(position_ids.shape)}, expected {tuple(ids.shape)}")
+        fail("position_ids is None", "derive them from the mask: cumsum(-1) - 1, clamped at 0")
+    expect_tensor(position_ids, "position_ids", shape=tuple(ids.shape))
     if int(position_ids.min()) < 0:
-        return wrong("position_ids has negative entries", "clamp(min=0) after cumsum(-1) - 1")
+        fail("position_ids has negative entries", "clamp(min=0) after cumsum(-1) - 1")
     with torch.no_grad():
         logits = model(input_ids=ids.to(model.device), attention_mask=mask.to(model.device),
                        position_ids=position_ids.to(model.device)).logits[:, -1].float().cpu()
@@ -241,7 +177,7 @@ def check_padded_batch(batch: Any, position_ids: Any, model: torch.nn.Module, to
         return right(f"both rows give the same next-token logits as their text alone "
                      f"(largest gap {max(gaps):.1e})")
     if torch.equal(position_ids.cpu(), torch.arange(ids.shape[1]).expand_as(ids)):
-        return wrong("these are the default positions 0, 1, 2, ...: the padded row starts late",
+        fail("these are the default positions 0, 1, 2, ...: the padded row starts late",
                      "position_ids = attention_mask.cumsum(-1) - 1, then clamp(min=0)")
     return wrong(f"the next-token logits differ from each text alone by up to {max(gaps):.3g}",
                  "each row's first real token must get position 0")
@@ -250,20 +186,9 @@ def check_padded_batch(batch: Any, position_ids: Any, model: torch.nn.Module, to
 @guarded
 def check_right_padding(answer: Any) -> Feedback:
     """Q5: what goes wrong with logits[:, -1] under right padding (multiple choice)."""
-    bad = expect_type(answer, str, "right_padding_answer")
-    if bad is not None:
-        return bad
-    text = answer.strip()
-    letter = text[:1].upper()
-    if letter not in "ABCD" or not text or (len(text) > 1 and text[1] != ")"):
-        return wrong(f"{text!r} is not one of the options",
-                     "answer with a letter A-D or the option text")
-    if letter == "A":
-        return right("the short row's last column is a pad: its logits predict what follows a pad")
-    reasons = {
-        "B": "no error is raised: the model accepts any token id, including eos as a pad",
-        "C": "the mask changes what each position attends to; it does not zero logits",
-        "D": "causal attention protects the real tokens' logits, but [:, -1] reads a pad position",
-    }
-    return wrong(reasons[letter],
-                 "compare logits[0, -1] with the logits at the short row's last real token")
+    choice = match_choice(answer, RIGHT_PADDING_OPTIONS, "right_padding_answer")
+    letter = choice[0]
+    if letter != "A":
+        fail(_RIGHT_PADDING_WHY_NOT[letter],
+             "compare logits[0, -1] with the logits at the short row's last real token")
+    return right("the short row's last column is a pad: its logits predict what follows a pad")
