@@ -10,4 +10,5 @@ try:  # the one version number lives in pyproject.toml
     __version__ = _metadata.version("course-utils")
 except _metadata.PackageNotFoundError:  # run from a checkout that was never installed
     __version__ = "0+unknown"
-__all__ = ["checks", "display", "feedback", "pooling", "probes", "widgets", "setup", "get_device", "in_colab", "seed_everything", "checkpoint", "registry_table"]
+__all__ = ["checks", "display", "feedback", "pooling", "probes", "widgets", "setup", "get_device",
+           "in_colab", "seed_everything", "checkpoint", "registry_table"]

@@ -10,7 +10,8 @@ from transformers import T5ForConditionalGeneration
 
 from conftest import load_standin
 from course_utils import probes, widgets
-from course_utils.decoding import DecodingStepper, candidate_table, decoder_start, first_step_logits, greedy_decode
+from course_utils.decoding import (DecodingStepper, candidate_table, decoder_start, first_step_logits,
+                                   greedy_decode)
 from course_utils.exercises import l05_t5_decoding as ex
 from course_utils.feedback import Feedback
 
@@ -154,7 +155,7 @@ def test_greedy_right(t5):
     model, tokenizer = t5
     assert correct(ex.check_greedy(good_greedy, model, tokenizer))
     assert correct(ex.check_greedy(lambda *a: loop(*a), model, tokenizer))
-    assert correct(ex.check_greedy(lambda *a: then(loop(*a), lambda t, l: (t, list(l))), model, tokenizer))
+    assert correct(ex.check_greedy(lambda *a: then(loop(*a), lambda t, lg: (t, list(lg))), model, tokenizer))
 
 
 @pytest.mark.parametrize("mistake,words", [
@@ -176,9 +177,9 @@ def test_greedy_bad_shapes_and_types(t5):
     assert "function" in ex.check_greedy(None, model, tokenizer).message
     assert "tuple" in ex.check_greedy(lambda *a: loop(*a)[0], model, tokenizer).message
     assert "tokens is a" in ex.check_greedy(lambda *a: ("abc", loop(*a)[1]), model, tokenizer).message
-    wrong_rows = lambda *a: then(loop(*a), lambda t, l: (t, l[:1]))  # noqa: E731
+    wrong_rows = lambda *a: then(loop(*a), lambda t, lg: (t, lg[:1]))  # noqa: E731
     assert "shape" in ex.check_greedy(wrong_rows, model, tokenizer).message
-    shifted = lambda *a: then(loop(*a), lambda t, l: (t, l + 0.5))  # noqa: E731
+    shifted = lambda *a: then(loop(*a), lambda t, lg: (t, lg + 0.5))  # noqa: E731
     assert "logits differ" in ex.check_greedy(shifted, model, tokenizer).message
 
 
@@ -288,9 +289,9 @@ def test_top_candidates_wrong(t5):
 
     cases = [(local_softmax, "top k only"), (logits_as_probs, "not softmax"),
              (least_first, "most probable first"),
-             (lambda l, t, k: candidate_table(l, t, k).drop(columns="probability"), "columns"),
-             (lambda l, t, k: candidate_table(l, t, k + 1), "rows"),
-             (lambda l, t, k: candidate_table(l, t, k).to_dict(), "dict"),
+             (lambda lg, t, k: candidate_table(lg, t, k).drop(columns="probability"), "columns"),
+             (lambda lg, t, k: candidate_table(lg, t, k + 1), "rows"),
+             (lambda lg, t, k: candidate_table(lg, t, k).to_dict(), "dict"),
              (None, "function")]
     for fn, words in cases:
         outcome = ex.check_top_candidates(fn, tokenizer)

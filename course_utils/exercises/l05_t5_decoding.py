@@ -164,7 +164,8 @@ def check_comparison(fn: Any, model: Any, tokenizer: Any) -> Feedback:
         fail(f"the dict lacks {sorted(missing)}", "return {'cosine': ..., 'kl': ...}")
     cosine = expect_number(answer["cosine"], "cosine", hint="return one number: call .item()")
     kl = expect_number(answer["kl"], "kl", hint="sum over the vocabulary, then call .item()")
-    la, lb = (first_step_logits(model, e["input_ids"], e["attention_mask"])[0].float() for e in (enc_a, enc_b))
+    la, lb = (first_step_logits(model, e["input_ids"], e["attention_mask"])[0].float()
+              for e in (enc_a, enc_b))
     want, swapped = _compare(la, lb), _compare(lb, la)["kl"]
     logit_cosine = float(F.cosine_similarity(la, lb, dim=0))
 
