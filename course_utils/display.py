@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
-from typing import Sequence
+from typing import TYPE_CHECKING, Sequence
 
 import pandas as pd
+
+if TYPE_CHECKING:  # annotations only: importing torch here would slow the first import
+    import torch
 
 
 def readable_token(text: str) -> str:
@@ -12,7 +15,7 @@ def readable_token(text: str) -> str:
     return text if text.strip() and text.isprintable() else repr(text)
 
 
-def topk_table(probs: "torch.Tensor", tokenizer, k: int = 10) -> pd.DataFrame:  # noqa: F821
+def topk_table(probs: torch.Tensor, tokenizer, k: int = 10) -> pd.DataFrame:
     """The k most probable tokens of a 1-D probability vector as a DataFrame."""
     if probs.dim() != 1:
         raise ValueError(f"expected one probability vector (1-D), got shape {tuple(probs.shape)}")

@@ -6,9 +6,13 @@ import os
 import random
 import sys
 from importlib import metadata
+from typing import TYPE_CHECKING
 
 from packaging.specifiers import SpecifierSet
 from packaging.version import Version
+
+if TYPE_CHECKING:  # annotations only: torch is imported where it is used
+    import torch
 
 # The ranges the course is tested with; the exact pins live in requirements.txt.
 TESTED = {
@@ -22,7 +26,7 @@ def in_colab() -> bool:
     return "google.colab" in sys.modules
 
 
-def get_device() -> "torch.device":  # noqa: F821
+def get_device() -> torch.device:
     """The best available device: cuda, then mps, then cpu."""
     import torch
 
@@ -88,7 +92,7 @@ def bound_the_hub() -> None:
     hub.bound_huggingface_hub()
 
 
-def setup(seed: int = 0) -> "torch.device":  # noqa: F821
+def setup(seed: int = 0) -> torch.device:
     """Pick the device, seed, print versions and tier in a few lines; return the device."""
     from .registry import active_tier
 

@@ -9,8 +9,9 @@ code into one readable line. A checker therefore reads as its list of requiremen
 from __future__ import annotations
 
 import html
+import re
 from dataclasses import dataclass
-from typing import Any, Callable, NoReturn
+from typing import Any, Callable, NoReturn, Sequence
 
 
 @dataclass(frozen=True)
@@ -100,42 +101,77 @@ def a_type(value: Any) -> str:
     return a_kind(type(value).__name__)
 
 
-def expect_type(value: Any, kind: type | tuple[type, ...], name: str) -> Feedback | None:
-    """A wrong-answer Feedback when `value` is None or not of `kind`, else None."""
+def expect_type(value: Any, kind: type | tuple[type, ...], name: str,
+                hint: str | None = None) -> None:
+    """Fail when `value` is None or not of `kind` (`hint`, if given, replaces the default hint)."""
     kinds = kind if isinstance(kind, tuple) else (kind,)
     expected = " or ".join(_KIND_NAMES.get(k.__name__, k.__name__) for k in kinds)
     if value is None:
-        return wrong(f"{name} is None", f"assign {a_kind(expected)} to {name} (did a function "
-                     "forget to return?)")
+        fail(f"{name} is None", hint if hint is not None else
+             f"assign {a_kind(expected)} to {name} (did a function forget to return?)")
     if not isinstance(value, kinds):
-        return wrong(f"{name} is {a_type(value)}, expected {a_kind(expected)}")
-    return None
+        fail(f"{name} is {a_type(value)}, expected {a_kind(expected)}", hint or "")
 
 
-def expect_callable(value: Any, name: str, signature: str) -> Feedback | None:
-    """A wrong-answer Feedback when `value` is None or not a function, else None."""
+def expect_callable(value: Any, name: str, signature: str) -> None:
+    """Fail when `value` is None or not a function."""
     if value is None:
-        return wrong(f"{name} is None, expected a function",
-                     f"define it with def {signature}: ... and run the cell")
+        fail(f"{name} is None, expected a function",
+             f"define it with def {signature}: ... and run the cell")
     if not callable(value):
-        return wrong(f"{name} is {a_type(value)}, expected a function",
-                     "the answer is the function itself, not a value it returned")
-    return None
+        fail(f"{name} is {a_type(value)}, expected a function",
+             "the answer is the function itself, not a value it returned")
 
 
-def expect_shape(tensor: Any, shape: tuple, name: str) -> Feedback | None:
-    """A wrong-answer Feedback when `tensor` lacks `.shape` or has another shape, else None."""
+def expect_shape(tensor: Any, shape: tuple, name: str, hint: str | None = None) -> None:
+    """Fail when `tensor` lacks `.shape` or has another shape (`hint` replaces the default)."""
     actual = getattr(tensor, "shape", None)
     if actual is None:
-        return wrong(f"{name} has no shape: it is {a_type(tensor)}",
-                     "use a tensor (return_tensors='pt') rather than a list")
+        fail(f"{name} has no shape: it is {a_type(tensor)}",
+             hint if hint is not None else "use a tensor (return_tensors='pt') rather than a list")
     if tuple(actual) != tuple(shape):
-        return wrong(f"{name} has shape {tuple(actual)}, expected {tuple(shape)}")
-    return None
+        fail(f"{name} has shape {tuple(actual)}, expected {tuple(shape)}", hint or "")
 
 
-def expect_number(value: Any, name: str) -> float:
-    """`value` as a float (a Python number, a NumPy scalar or a one-element tensor), else fail."""
+_LETTERED = re.compile(r"([A-Z])\)\s")
+
+
+def _folded(text: str) -> str:
+    return text.strip().strip("\"'").strip().casefold()
+
+
+def match_choice(answer: Any, options: Sequence[str], name: str = "your answer") -> str:
+    """The option a multiple-choice answer names, else fail.
+
+    Accepted, the same in every lesson: the option's text (case, surrounding spaces and quotes
+    ignored); a class, for its name; and where every option starts with a letter, "A) ...", the
+    letter alone or followed by ")".
+    """
+    if isinstance(answer, type):
+        answer = answer.__name__
+    if isinstance(answer, (list, tuple, set)):
+        fail(f"{name} holds several options; pick exactly one", "assign one option as a string")
+    expect_type(answer, str, name)
+    key = _folded(answer)
+    for option in options:
+        if _folded(option) == key:
+            return option
+    letters = {m.group(1): option for option in options if (m := _LETTERED.match(option))}
+    lettered = len(letters) == len(options)
+    if lettered:
+        letter = key[:1].upper()
+        if letter in letters and (len(key) == 1 or key[1] == ")"):
+            return letters[letter]
+    hint = (f"answer with a letter {min(letters)}-{max(letters)} or the option text" if lettered
+            else "copy one option exactly: " + " | ".join(options))
+    fail(f"{answer!r} is not one of the options", hint)
+
+
+def expect_number(value: Any, name: str, hint: str | None = None) -> float:
+    """`value` as a float (a Python number, a NumPy scalar or a one-element tensor), else fail.
+
+    `hint`, if given, replaces the hint for a tensor of several values.
+    """
     import numbers
 
     if value is None:
@@ -147,8 +183,8 @@ def expect_number(value: Any, name: str) -> float:
         number = float(value)
     elif hasattr(value, "numel") and hasattr(value, "item"):
         if value.numel() != 1:
-            fail(f"{name} is a tensor with {value.numel()} values, expected one number",
-                 "reduce it to a single value (and call .item())")
+            fail(f"{name} is a tensor with {value.numel()} values, expected a single number",
+                 hint if hint is not None else "reduce it to a single value (and call .item())")
         number = float(value.item())
     elif hasattr(value, "item") and getattr(value, "size", None) == 1:
         number = float(value.item())
@@ -159,8 +195,12 @@ def expect_number(value: Any, name: str) -> float:
     return number
 
 
-def expect_int(value: Any, name: str) -> int:
-    """`value` as an int (a Python or NumPy integer, or a one-element integer tensor), else fail."""
+def expect_int(value: Any, name: str, allow_tensor: bool = True) -> int:
+    """`value` as an int (a Python or NumPy integer, or a one-element integer tensor), else fail.
+
+    With allow_tensor=False a tensor fails too, with a hint to call .item() (for answers that
+    hidden tests check with isinstance(value, int)).
+    """
     import numbers
 
     if value is None:
@@ -170,6 +210,9 @@ def expect_int(value: Any, name: str) -> int:
         fail(f"{name} is a bool, expected an int")
     if isinstance(value, numbers.Integral):
         return int(value)
+    if hasattr(value, "numel") and not allow_tensor:
+        fail(f"{name} is {a_type(value)}, expected an int",
+             "turn a one-element tensor into a Python number with .item()")
     if hasattr(value, "numel") and hasattr(value, "item") and value.numel() == 1:
         item = value.item()
         if isinstance(item, numbers.Integral) and not isinstance(item, bool):
@@ -199,7 +242,10 @@ def evaluate(check: Callable[..., Feedback], namespace: dict, *names: str) -> Fe
     """Look up `names` in the learner's namespace and run `check` on them, never raising."""
     missing = [n for n in names if n not in namespace]
     if missing:
-        return wrong(f"{', '.join(missing)} is not defined yet",
+        names_text = missing[0] if len(missing) == 1 else (
+            ", ".join(missing[:-1]) + " and " + missing[-1])
+        verb = "is" if len(missing) == 1 else "are"
+        return wrong(f"{names_text} {verb} not defined yet",
                      "run your answer cell above first (and check the spelling)")
     return guarded(check)(*(namespace[n] for n in names))
 

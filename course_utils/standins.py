@@ -168,7 +168,8 @@ def _t5(out: Path, size: str) -> Any:
         "tokenizer_class": "T5Tokenizer", "eos_token": "</s>", "pad_token": "<pad>",
         "unk_token": "<unk>", "extra_ids": 0, "model_max_length": 512,
     })
-    tokenizer = AutoTokenizer.from_pretrained(out, trust_remote_code=False)  # converts spiece.model (needs protobuf)
+    # converts spiece.model (needs protobuf)
+    tokenizer = AutoTokenizer.from_pretrained(out, trust_remote_code=False)
     dims = dict(d_model=512, d_kv=64, d_ff=2048, num_heads=8, vocab_size=32128) if size == "full" \
         else dict(d_model=64, d_kv=16, d_ff=256, num_heads=4, vocab_size=len(tokenizer))
     config = T5Config(

@@ -9,11 +9,14 @@ from __future__ import annotations
 
 import html
 import os
-from typing import Any, Callable, Optional, Sequence
+from typing import TYPE_CHECKING, Any, Callable, Optional, Sequence
 
 import pandas as pd
 
 from .feedback import Feedback, describe_error, wrong
+
+if TYPE_CHECKING:  # for annotations only: decoding imports torch
+    from .decoding import DecodingStepper
 
 
 def text_mode() -> bool:
@@ -21,7 +24,7 @@ def text_mode() -> bool:
     if os.environ.get("COURSE_WIDGETS", "").lower() == "text":
         return True
     try:
-        import ipywidgets  # noqa: F401
+        import ipywidgets  # noqa: F401 (imported only to learn whether it is installed)
     except ImportError:
         return True
     return False
@@ -114,24 +117,37 @@ def build_choice_question(check: Callable[[str], Feedback], question: str,
 
 def explorer(fn: Callable[..., Any], controls: dict[str, Any],
              plot: Optional[Callable[[Any], Any]] = None) -> None:
-    """Show controls that re-run `fn(**values)` on change; text fallback: the first result."""
-    initial = safe_call(fn, **{name: control.value for name, control in controls.items()})
+    """Show controls that re-run `fn(**values)` on change; text fallback: the first result.
+
+    The one explorer pattern of the course: `fn` is a plain function (tested directly) whose
+    parameters are the keys of `controls`; it returns a DataFrame (drawn by `plot`, if given) or
+    a text. `fn` runs once on display, then once per change.
+    """
     if text_mode():
-        print(as_text(initial))
+        print(as_text(safe_call(fn, **{name: c.value for name, c in controls.items()})))
         return
-    show(build_explorer(fn, controls, plot), as_text(initial))
+    widget, initial = _explorer(fn, controls, plot)
+    show(widget, as_text(initial))
 
 
 def build_explorer(fn: Callable[..., Any], controls: dict[str, Any],
                    plot: Optional[Callable[[Any], Any]] = None) -> Any:
     """Controls that re-run `fn(**values)` on change and show its table/text (and plot)."""
+    return _explorer(fn, controls, plot)[0]
+
+
+def _explorer(fn: Callable[..., Any], controls: dict[str, Any],
+              plot: Optional[Callable[[Any], Any]]) -> tuple[Any, Any]:
+    """The explorer widget, and the result of its first run."""
     import ipywidgets as w
     from IPython.display import display
 
     output = w.Output()
+    latest: dict[str, Any] = {}
 
     def render(_: Any = None) -> None:
         result = safe_call(fn, **{n: c.value for n, c in controls.items()})
+        latest["result"] = result
         output.clear_output(wait=True)
         with output:
             if isinstance(result, pd.DataFrame):
@@ -147,4 +163,58 @@ def build_explorer(fn: Callable[..., Any], controls: dict[str, Any],
     for control in controls.values():
         control.observe(render, names="value")
     render()
-    return w.VBox([*controls.values(), output])
+    return w.VBox([*controls.values(), output]), latest["result"]
+
+
+# ---------------------------------------------------------------- the decoding stepper (lesson 05)
+
+
+def stepper_text(stepper: DecodingStepper, table: Optional[pd.DataFrame] = None) -> str:
+    """Plain-text view of a stepper: the tokens so far and the candidates of the current step."""
+    step = len(stepper.tokens)
+    lines = [f"input: {stepper.text}", f"output so far ({step} tokens): {stepper.output()!r}"]
+    if table is not None:
+        chosen = stepper.tokenizer.convert_ids_to_tokens([stepper.tokens[-1]])[0]
+        lines.append(f"step {step}: chose {chosen!r} (id {stepper.tokens[-1]}) from")
+        lines.append(table.to_string(index=False))
+    if stepper.done:
+        lines.append("finished (EOS or length limit): press Reset")
+        return "\n".join(lines)
+    try:
+        lines.append(f"next step's candidates:\n{stepper.candidates().to_string(index=False)}")
+    except Exception as err:  # the learner's table function is unfinished or broken
+        lines.append(f"the table function raised {describe_error(err)}")
+    return "\n".join(lines)
+
+
+def stepper_widget(stepper: DecodingStepper) -> Any:
+    """A 'Next token' and a 'Reset' button over a DecodingStepper; text fallback without widgets."""
+    import ipywidgets as w
+
+    output = w.Output()
+    next_button = w.Button(description="Next token", button_style="primary")
+    reset_button = w.Button(description="Reset")
+
+    def render(text: str) -> None:
+        output.clear_output(wait=True)
+        with output:
+            print(text)
+
+    def on_next(_: Any) -> None:
+        try:
+            table = stepper.step() if not stepper.done else None
+        except Exception as err:  # e.g. the learner's table function raised
+            render(f"could not step: {describe_error(err)}")
+            return
+        render(stepper_text(stepper, table))
+
+    def on_reset(_: Any) -> None:
+        stepper.reset()
+        render(stepper_text(stepper))
+
+    next_button.on_click(on_next)
+    reset_button.on_click(on_reset)
+    render(stepper_text(stepper))
+    widget = w.VBox([w.HBox([next_button, reset_button]), output])
+    show(widget, stepper_text(stepper) + "\n(widgets unavailable: call stepper.step() in a cell)")
+    return widget

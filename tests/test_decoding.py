@@ -10,7 +10,7 @@ from transformers import T5Config, T5ForConditionalGeneration
 from conftest import load_standin
 from course_utils.decoding import (DecodingStepper, GreedyResult, candidate_table, decoder_start,
                                    eos_ids, first_step_logits, greedy_decode, rescale_for_lm_head)
-from course_utils.exercises_t5 import forced_tokens
+from course_utils.probes import forced_tokens
 
 TEXT = "translate English to German: The house is wonderful."
 

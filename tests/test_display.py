@@ -8,11 +8,11 @@ import matplotlib
 
 matplotlib.use("Agg")
 
-import matplotlib.pyplot as plt  # noqa: E402
-import pytest  # noqa: E402
-import torch  # noqa: E402
+import matplotlib.pyplot as plt  # noqa: E402 (after matplotlib.use, so no GUI backend loads)
+import pytest  # noqa: E402 (same)
+import torch  # noqa: E402 (same)
 
-from course_utils import display  # noqa: E402
+from course_utils import display  # noqa: E402 (same)
 
 
 @pytest.mark.parametrize("token,shown", [

@@ -5,7 +5,6 @@ from __future__ import annotations
 import re
 import tomllib
 
-import pytest
 import yaml
 from packaging.requirements import Requirement
 from packaging.version import Version
@@ -52,7 +51,7 @@ def test_torch_pinned_to_the_local_cpu_wheel():
 
 
 def test_lock_agrees_with_pins():
-    lock = pins(l for l in (ROOT / "requirements.lock").read_text().splitlines())
+    lock = pins(line for line in (ROOT / "requirements.lock").read_text().splitlines())
     for name, version in requirements().items():
         assert lock.get(name) == version, f"{name}: lock has {lock.get(name)}, pin {version}"
 

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import html
 import numbers
+import re
 
 import pytest
 import torch
@@ -19,11 +21,19 @@ def test_feedback_text_says_right_wrong_and_hint():
     assert right("x").correct and not wrong("x").correct and bool(wrong("x"))
 
 
+def html_words(markup: str) -> str:
+    """The text a browser shows for our feedback HTML: tags dropped, <br> as a new line."""
+    return html.unescape(re.sub(r"<[^>]+>", "", markup.replace("<br>", "\n")))
+
+
 def test_feedback_html_has_colour_and_the_same_words():
-    good, bad = right("a < b").__repr__(), wrong("oops")._repr_html_()
-    assert "#1a7f37" in right("a < b")._repr_html_() and "a &lt; b" in right("a < b")._repr_html_()
-    assert "#b35900" in bad and "oops" in bad
-    assert good != bad
+    for outcome, colour in [(right("a < b & c"), "#1a7f37"),
+                            (wrong("x is 'None'", "assign <a tensor> to x"), "#b35900")]:
+        markup = outcome._repr_html_()
+        assert colour in markup
+        assert html_words(markup) == str(outcome)  # the same words as the text, hint included
+        assert html_words(widgets.feedback_html(outcome)) == str(outcome)
+    assert "Hint: assign <a tensor> to x" in html_words(wrong("x", "assign <a tensor> to x")._repr_html_())
 
 
 def test_guarded_turns_learner_exceptions_into_one_line():
@@ -51,31 +61,101 @@ def test_guarded_says_an_unanswered_question_is_not_answered():
     assert outcome.message == "not answered yet" and "NotImplementedError" in outcome.hint
 
 
+def stopped(call, *args, **kwargs) -> Feedback:
+    """The Feedback an expect_* helper raises (as WrongAnswer) for a wrong value."""
+    with pytest.raises(feedback.WrongAnswer) as info:
+        call(*args, **kwargs)
+    assert not info.value.feedback.correct
+    return info.value.feedback
+
+
 def test_expect_type_and_shape_messages():
-    assert "is None" in feedback.expect_type(None, dict, "x").message
-    assert "is a list, expected a dict" in feedback.expect_type([], dict, "x").message
+    assert "is None" in stopped(feedback.expect_type, None, dict, "x").message
+    assert "is a list, expected a dict" in stopped(feedback.expect_type, [], dict, "x").message
     assert feedback.expect_type({}, dict, "x") is None
-    assert "has no shape" in feedback.expect_shape([1, 2], (2,), "t").message
-    assert "expected (1, 2)" in feedback.expect_shape(torch.zeros(2), (1, 2), "t").message
+    assert "has no shape" in stopped(feedback.expect_shape, [1, 2], (2,), "t").message
+    assert "expected (1, 2)" in stopped(feedback.expect_shape, torch.zeros(2), (1, 2), "t").message
     assert feedback.expect_shape(torch.zeros(1, 2), (1, 2), "t") is None
+    assert stopped(feedback.expect_type, [], dict, "x", hint="use a dict").hint == "use a dict"
+    assert stopped(feedback.expect_shape, torch.zeros(2), (1, 2), "t", hint="one row").hint == "one row"
 
 
 def test_type_names_read_as_english():
     assert feedback.a_type(3) == "an int" and feedback.a_type([]) == "a list"
     assert feedback.a_type(None) == "None" and feedback.a_kind("Integral") == "an int"
-    assert "is a str, expected an int" in feedback.expect_type("7", numbers.Integral, "n").message
-    assert "assign an int to n" in feedback.expect_type(None, numbers.Integral, "n").hint
+    assert "is a str, expected an int" in stopped(feedback.expect_type, "7", numbers.Integral,
+                                                  "n").message
+    assert "assign an int to n" in stopped(feedback.expect_type, None, numbers.Integral, "n").hint
 
 
 def test_expect_callable_messages():
-    assert "def f(x): ..." in feedback.expect_callable(None, "f", "f(x)").hint
-    assert "is an int, expected a function" in feedback.expect_callable(3, "f", "f(x)").message
+    assert "def f(x): ..." in stopped(feedback.expect_callable, None, "f", "f(x)").hint
+    assert "is an int, expected a function" in stopped(feedback.expect_callable, 3, "f",
+                                                       "f(x)").message
     assert feedback.expect_callable(len, "f", "f(x)") is None
+
+
+def test_a_checker_reads_straight_down_and_guarded_returns_the_first_miss():
+    @feedback.guarded
+    def check(value):
+        feedback.expect_type(value, list, "value")
+        if len(value) < 2:
+            feedback.fail("too short", "two items")
+        return right("fine")
+
+    assert check(None).message == "value is None" and check([1]).message == "too short"
+    assert check([1, 2]).correct
+
+
+def test_expect_number_int_and_tensor():
+    import numpy as np
+
+    assert feedback.expect_number(np.float32(0.5), "x") == 0.5
+    assert feedback.expect_number(torch.tensor([2.0]), "x") == 2.0
+    assert "single number" in stopped(feedback.expect_number, torch.zeros(3), "x").message
+    assert stopped(feedback.expect_number, torch.zeros(3), "x", hint="sum").hint == "sum"
+    assert "bool" in stopped(feedback.expect_number, True, "x").message
+    assert "finite" in stopped(feedback.expect_number, float("nan"), "x").message
+    assert feedback.expect_int(np.int64(3), "n") == 3 and feedback.expect_int(torch.tensor(4), "n") == 4
+    assert ".item()" in stopped(feedback.expect_int, torch.tensor(4), "n", allow_tensor=False).hint
+    assert "float 2.0" in stopped(feedback.expect_int, 2.0, "n").message
+    assert "shape (2,), expected (1, 2)" in stopped(feedback.expect_tensor, torch.zeros(2), "t",
+                                                     shape=(1, 2)).message
+    assert "return_tensors" in stopped(feedback.expect_tensor, [1, 2], "t").hint
+
+
+OPTIONS = ("A) the first", "B) the second", "C) the third")
+
+
+@pytest.mark.parametrize("answer", ["A) the first", "  a) THE FIRST ", "'A) the first'", "A",
+                                    "a", "A)", "A) something else"])
+def test_match_choice_takes_text_case_and_letters_alike(answer):
+    assert feedback.match_choice(answer, OPTIONS) == "A) the first"
+
+
+def test_match_choice_refuses_what_is_not_one_option():
+    assert "not one of the options" in stopped(feedback.match_choice, "Z", OPTIONS).message
+    assert "letter A-C" in stopped(feedback.match_choice, "", OPTIONS).hint
+    assert "exactly one" in stopped(feedback.match_choice, ["A", "B"], OPTIONS).message
+    assert "is None" in stopped(feedback.match_choice, None, OPTIONS).message
+    plain = ("AutoModel", "AutoModelForMaskedLM")
+    assert feedback.match_choice(" automodel ", plain) == "AutoModel"
+    assert "copy one option exactly: AutoModel | AutoModelForMaskedLM" in stopped(
+        feedback.match_choice, "A", plain).hint  # a letter counts only where options are lettered
+
+    class AutoModelForMaskedLM:
+        pass
+
+    assert feedback.match_choice(AutoModelForMaskedLM, plain) == "AutoModelForMaskedLM"
 
 
 def test_evaluate_reports_undefined_names_without_raising():
     outcome = feedback.evaluate(lambda a: right("fine"), {}, "answer")
     assert not outcome.correct and "answer is not defined yet" in outcome.message
+    two = feedback.evaluate(lambda a, b: right("fine"), {}, "batch", "position_ids")
+    assert two.message == "batch and position_ids are not defined yet"
+    three = feedback.evaluate(lambda a, b, c: right("fine"), {"b": 1}, "a", "b", "c", "d")
+    assert three.message == "a, c and d are not defined yet"
     assert feedback.evaluate(lambda a: right("fine"), {"answer": 1}, "answer").correct
 
 
@@ -161,6 +241,22 @@ def test_explorer_reruns_its_function_on_change():
     widgets.build_explorer(fn, {"word": control})
     control.value = "horse"
     assert calls == ["cat", "horse"]
+
+
+def test_explorer_runs_its_function_once_on_display(monkeypatch):
+    import ipywidgets as w
+    from IPython import display as ipy_display
+
+    calls, shown = [], []
+    monkeypatch.delenv("COURSE_WIDGETS", raising=False)
+    monkeypatch.setattr(ipy_display, "display", lambda obj, raw=False: shown.append(obj))
+
+    def fn(word):
+        calls.append(word)
+        return f"{word}!"
+
+    widgets.explorer(fn, {"word": w.Text(value="cat")})
+    assert calls == ["cat"] and shown[0]["text/plain"] == "cat!"
 
 
 def test_text_fallback_prints_the_plain_result(monkeypatch, capsys):

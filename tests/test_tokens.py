@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from course_utils import exercises_tokenization as ex
+from course_utils.exercises import l02_tokenization as ex
 from course_utils.tokens import token_table
 
 

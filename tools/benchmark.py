@@ -19,7 +19,8 @@ have the real models' sizes (same compute and memory, random weights). Rows:
 - the course's total Hub download from the registry.
 
 Prints a Markdown table and writes benchmarks/results-YYYY-MM-DD.md, benchmarks/latest.md and
-the table in README.md between its bench markers (with --only, the rows measured replace theirs in the same day's file; the others are kept).
+the table in README.md between its bench markers (with --only, the rows measured replace theirs
+in the same day's file; the others are kept).
 """
 
 from __future__ import annotations
@@ -41,11 +42,13 @@ from pathlib import Path
 from typing import Callable, Optional
 
 ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))  # run as a script: import the checkout's course_utils
+from course_utils.lessons import LESSONS as MANIFEST  # noqa: E402 (needs the path above)
+
 VENV_BIN = ROOT / ".venv" / "bin"
 NOTEBOOKS = ROOT / "notebooks"
 BENCHMARKS = ROOT / "benchmarks"
-LESSONS = ["01_pipelines", "02_tokenization", "03_models_and_heads", "04_logits_and_embeddings",
-           "05_t5_decoding"]  # CONTRIBUTING.md's list; other notebooks found are added
+LESSONS = [lesson.slug for lesson in MANIFEST]  # the manifest's lessons; other notebooks found are added
 TIME_BUDGET_S = 60.0
 MEMORY_BUDGET_GB = 2.5
 GB = 1e9
@@ -217,26 +220,7 @@ def lesson_paths() -> list[tuple[str, Optional[Path]]]:
     return [(n, found.get(n)) for n in names]
 
 
-RUNNER = r"""
-import json, sys, time
-import nbformat
-from nbclient import NotebookClient
-from nbclient.exceptions import CellExecutionError
-nb = nbformat.read(sys.argv[1], as_version=4)
-client = NotebookClient(nb, timeout=600, startup_timeout=180, kernel_name="python3",
-                        resources={"metadata": {"path": sys.argv[2]}})
-start = time.perf_counter()
-report = {"status": "ok"}
-try:
-    client.execute()
-except CellExecutionError as err:
-    report = {"status": "error", "error": f"{err.ename}: {str(err.evalue).splitlines()[0] if str(err.evalue) else ''}"}
-except Exception as err:
-    report = {"status": "error", "error": f"{type(err).__name__}: {str(err).splitlines()[0] if str(err) else ''}"}
-report["execute_s"] = time.perf_counter() - start
-nbformat.write(nb, sys.argv[3])
-print("RESULT " + json.dumps(report))
-"""
+RUNNER = Path(__file__).with_name("bench_notebook.py")  # runs one notebook in a fresh kernel
 
 
 def bench_notebook(name: str, path: Optional[Path]) -> Row:
@@ -247,7 +231,7 @@ def bench_notebook(name: str, path: Optional[Path]) -> Row:
     with tempfile.TemporaryDirectory(prefix=f"bench-{name}-") as tmp:
         work = Path(tmp)
         shutil.copy2(path, work / path.name)
-        cmd = [sys.executable, "-c", RUNNER, str(work / path.name), str(work),
+        cmd = [sys.executable, str(RUNNER), str(work / path.name), str(work),
                str(work / f"{name}.executed.ipynb")]
         m = run_measured(cmd, bench_env(), work, NOTEBOOK_TIMEOUT_S)
     status, seconds, peak, out = m.status, m.seconds, m.peak, m.out
@@ -268,47 +252,7 @@ def bench_notebook(name: str, path: Optional[Path]) -> Row:
                f"cells {report['execute_s']:.1f} s after kernel start; kernel CPU {m.cpu:.0f} s")
 
 
-DECODE_CODE = r"""
-import json, sys, time
-import torch
-from transformers import AutoTokenizer, T5ForConditionalGeneration
-from course_utils import registry
-from course_utils.environment import quiet_progress_bars
-from course_utils.decoding import greedy_decode
-quiet_progress_bars()
-text, n, reps, threads = sys.argv[1], int(sys.argv[2]), int(sys.argv[3]), int(sys.argv[4])
-if threads > 0:
-    torch.set_num_threads(threads)
-path = registry.checkpoint("t5", announce=False)
-tok = AutoTokenizer.from_pretrained(path)
-model = T5ForConditionalGeneration.from_pretrained(path).eval()
-enc = tok(text, return_tensors="pt")
-
-def hand(cache):
-    return greedy_decode(model, enc["input_ids"], enc["attention_mask"], max_new_tokens=n,
-                         use_cache=cache, stop_at_eos=False).tokens
-
-def gen():
-    with torch.no_grad():  # eos_token_id=None: no early stop, exactly n tokens like the hand loop
-        out = model.generate(**enc, max_new_tokens=n, do_sample=False, eos_token_id=None)
-    return out[0, 1:].tolist()
-
-runs = {"generate": gen, "cached": lambda: hand(True), "uncached": lambda: hand(False)}
-tokens = {name: fn() for name, fn in runs.items()}  # warm-up; the tokens are compared below
-times = {name: [] for name in runs}
-for _ in range(reps):  # interleaved, so a change in the machine's load hits all three alike
-    for name, fn in runs.items():
-        start = time.perf_counter(); fn(); times[name].append(time.perf_counter() - start)
-best = {name: min(t) for name, t in times.items()}  # the least disturbed run of each
-by_generate, by_cached, by_uncached = tokens["generate"], tokens["cached"], tokens["uncached"]
-t_gen, t_cached, t_uncached = best["generate"], best["cached"], best["uncached"]
-result = {"generate": t_gen, "cached": t_cached, "uncached": t_uncached,
-          "spread": {name: max(t) / min(t) for name, t in times.items()},
-          "same": by_generate == by_cached == by_uncached and len(by_cached) == n,
-          "threads": torch.get_num_threads(), "input_tokens": int(enc["input_ids"].shape[1]),
-          "d_model": model.config.d_model}
-print("RESULT " + json.dumps(result))
-"""
+DECODE_PROGRAM = Path(__file__).with_name("bench_decode.py")  # lesson 05 loop vs generate()
 
 
 def bench_decoding(reps: int, threads: int) -> list[Row]:
@@ -318,7 +262,7 @@ def bench_decoding(reps: int, threads: int) -> list[Row]:
         return [Row("KV-cache loop vs generate()", note=note),
                 Row("cached vs uncached decoding", note=note)]
     m = run_measured(
-        [sys.executable, "-c", DECODE_CODE, DECODE_TEXT, str(DECODE_TOKENS), str(reps),
+        [sys.executable, str(DECODE_PROGRAM), DECODE_TEXT, str(DECODE_TOKENS), str(reps),
          str(threads)],
         bench_env(), ROOT, 1800, include_root=True)
     status, peak, out = m.status, m.peak, m.out

@@ -1,4 +1,4 @@
-"""Lesson 01 exercises: checkers for the graded questions and the pipeline explorers."""
+"""Lesson 01 (pipelines): checkers for the graded questions, and the pipeline explorers."""
 
 from __future__ import annotations
 
@@ -7,8 +7,9 @@ from typing import Any, Sequence
 
 import pandas as pd
 
-from .display import prob_bar_chart, readable_token
-from .feedback import Feedback, expect_type, guarded, right, wrong
+from ..display import prob_bar_chart, readable_token
+from ..feedback import Feedback, expect_type, fail, guarded, right, wrong
+from ..registry import REGISTRY
 
 REVIEW_LABELS = ("candy", "pet food", "snack")
 
@@ -36,65 +37,56 @@ def canonical_task(name: str) -> str:
 @guarded
 def check_generation_kwargs(kwargs: Any) -> Feedback:
     """Question 1: keyword arguments for 3 sampled sequences of 50 new tokens each."""
-    problem = expect_type(kwargs, dict, "generation_kwargs")
-    if problem:
-        return problem
+    expect_type(kwargs, dict, "generation_kwargs")
     if "max_length" in kwargs:
-        return wrong("max_length counts the prompt's tokens too",
-                     "use max_new_tokens to count only the generated tokens")
+        fail("max_length counts the prompt's tokens too",
+             "use max_new_tokens to count only the generated tokens")
     if kwargs.get("max_new_tokens") != 50:
-        return wrong(f"max_new_tokens is {kwargs.get('max_new_tokens')!r}, expected 50",
-                     "max_new_tokens=50 asks for 50 new tokens")
+        fail(f"max_new_tokens is {kwargs.get('max_new_tokens')!r}, expected 50",
+             "max_new_tokens=50 asks for 50 new tokens")
     if kwargs.get("num_return_sequences") != 3:
-        return wrong(f"num_return_sequences is {kwargs.get('num_return_sequences')!r}, expected 3")
+        fail(f"num_return_sequences is {kwargs.get('num_return_sequences')!r}, expected 3")
     if kwargs.get("do_sample", True) is not True:
-        return wrong("greedy decoding (do_sample=False) can return only one sequence",
-                     "sample instead: do_sample=True (the pipeline's default)")
+        fail("greedy decoding (do_sample=False) can return only one sequence",
+             "sample instead: do_sample=True (the pipeline's default)")
     return right("3 sampled sequences of 50 new tokens each")
 
 
 @guarded
 def check_reviews(reviews: Any) -> Feedback:
     """Question 2a: a labelled list of (review, label) pairs covering the three labels."""
-    problem = expect_type(reviews, list, "reviews")
-    if problem:
-        return problem
+    expect_type(reviews, list, "reviews")
     if len(reviews) < 6:
-        return wrong(f"{len(reviews)} reviews; write at least 6 (two per label)")
+        fail(f"{len(reviews)} reviews; write at least 6 (two per label)")
     for i, item in enumerate(reviews):
         if not (isinstance(item, tuple) and len(item) == 2 and isinstance(item[0], str)):
-            return wrong(f"reviews[{i}] is {item!r}", "each item is a (text, label) tuple")
+            fail(f"reviews[{i}] is {item!r}", "each item is a (text, label) tuple")
         if item[1] not in REVIEW_LABELS:
-            return wrong(f"reviews[{i}] has label {item[1]!r}",
-                         f"use one of {list(REVIEW_LABELS)}")
+            fail(f"reviews[{i}] has label {item[1]!r}", f"use one of {list(REVIEW_LABELS)}")
         if len(item[0].split()) < 4:
-            return wrong(f"reviews[{i}] is too short to classify: {item[0]!r}")
+            fail(f"reviews[{i}] is too short to classify: {item[0]!r}")
     missing = set(REVIEW_LABELS) - {label for _, label in reviews}
     if missing:
-        return wrong(f"no review labelled {sorted(missing)}", "cover all three labels")
+        fail(f"no review labelled {sorted(missing)}", "cover all three labels")
     return right(f"{len(reviews)} labelled reviews covering all three labels")
 
 
 @guarded
 def check_accuracy(predictions: Any, truth: Sequence[str], accuracy: Any) -> Feedback:
     """Question 2b: predicted labels (one per review) and the accuracy computed from them."""
-    problem = expect_type(predictions, list, "predictions")
-    if problem:
-        return problem
+    expect_type(predictions, list, "predictions")
     if len(predictions) != len(truth):
-        return wrong(f"{len(predictions)} predictions for {len(truth)} reviews",
-                     "predict one label per review")
+        fail(f"{len(predictions)} predictions for {len(truth)} reviews",
+             "predict one label per review")
     strays = [p for p in predictions if p not in REVIEW_LABELS]
     if strays:
-        return wrong(f"predictions contain {strays[0]!r}, not a candidate label",
-                     "take result['labels'][0], the best-scoring label")
-    problem = expect_type(accuracy, (float, int), "accuracy")
-    if problem:
-        return problem
+        fail(f"predictions contain {strays[0]!r}, not a candidate label",
+             "take result['labels'][0], the best-scoring label")
+    expect_type(accuracy, (float, int), "accuracy")
     expected = sum(p == t for p, t in zip(predictions, truth)) / len(truth)
     if not math.isclose(accuracy, expected, abs_tol=1e-9):
-        return wrong(f"accuracy is {accuracy}, but your predictions match {expected:.3f} of the "
-                     "labels", "accuracy = number of correct predictions / number of reviews")
+        fail(f"accuracy is {accuracy}, but your predictions match {expected:.3f} of the labels",
+             "accuracy = number of correct predictions / number of reviews")
     return right(f"accuracy {expected:.2f} computed correctly from your predictions")
 
 
@@ -110,14 +102,12 @@ def check_review_results(reviews: Any, predictions: Any, accuracy: Any) -> Feedb
 @guarded
 def check_model_id(model_id: Any) -> Feedback:
     """Question 3a: the Hub name of another zero-shot model."""
-    problem = expect_type(model_id, str, "my_model_id")
-    if problem:
-        return problem
+    expect_type(model_id, str, "my_model_id")
     parts = model_id.strip().split("/")
     if len(parts) != 2 or not all(parts):
-        return wrong(f"{model_id!r} is not a Hub name like 'owner/model'")
-    if model_id.strip() == "typeform/distilbert-base-uncased-mnli":
-        return wrong("that is the course's own model", "pick a different zero-shot model")
+        fail(f"{model_id!r} is not a Hub name like 'owner/model'")
+    if model_id.strip() == REGISTRY["zero-shot"].hub_id:
+        fail("that is the course's own model", "pick a different zero-shot model")
     return right(f"{model_id} names a Hub checkpoint (load it in Colab to compare)")
 
 
@@ -125,50 +115,44 @@ def check_model_id(model_id: Any) -> Feedback:
 def check_comparison(table: Any, texts: Sequence[str], model_names: Sequence[str],
                      labels: Sequence[str]) -> Feedback:
     """Question 3b: one row per text, one column per model, each cell a candidate label."""
-    problem = expect_type(table, pd.DataFrame, "the result of compare_models")
-    if problem:
-        return problem
+    expect_type(table, pd.DataFrame, "the result of compare_models")
     if list(table.columns) != list(model_names):
-        return wrong(f"columns are {list(table.columns)}, expected {list(model_names)}",
-                     "one column per model, named by the dictionary's keys")
+        fail(f"columns are {list(table.columns)}, expected {list(model_names)}",
+             "one column per model, named by the dictionary's keys")
     if len(table) != len(texts):
-        return wrong(f"{len(table)} rows for {len(texts)} texts", "one row per text")
+        fail(f"{len(table)} rows for {len(texts)} texts", "one row per text")
     strays = {v for v in table.to_numpy().ravel() if v not in labels}
     if strays:
-        return wrong(f"cells contain {sorted(map(str, strays))[:3]}, not candidate labels",
-                     "each cell is the top label that model gives that text")
+        fail(f"cells contain {sorted(map(str, strays))[:3]}, not candidate labels",
+             "each cell is the top label that model gives that text")
     return right(f"a {len(texts)} x {len(model_names)} table of top labels")
 
 
 @guarded
 def check_task_choices(choices: Any) -> Feedback:
     """Question 4: map every problem to the pipeline task that fits it."""
-    problem = expect_type(choices, dict, "task_choices")
-    if problem:
-        return problem
+    expect_type(choices, dict, "task_choices")
     missing = [p for p in TASK_FOR_PROBLEM if p not in choices]
     if missing:
-        return wrong(f"no answer for {missing[0]!r}", "keep every problem as a key")
+        fail(f"no answer for {missing[0]!r}", "keep every problem as a key")
     if not all(isinstance(task, str) for task in choices.values()):
-        return wrong("every answer must be a task name as text")
+        fail("every answer must be a task name as text")
     removed = [t for t in choices.values() if canonical_task(t) in REMOVED_TASKS]
     if removed:
-        return wrong(f"{removed[0]!r} was removed in transformers 5",
-                     "see lesson 01's section on removed tasks")
+        fail(f"{removed[0]!r} was removed in transformers 5",
+             "see lesson 01's section on removed tasks")
     wrong_ones = [p for p, task in TASK_FOR_PROBLEM.items() if canonical_task(choices[p]) != task]
     if wrong_ones:
         n = len(TASK_FOR_PROBLEM) - len(wrong_ones)
-        return wrong(f"{n} of {len(TASK_FOR_PROBLEM)} right; not yet: {wrong_ones[0]!r}",
-                     f"the task names are {TASKS}")
+        fail(f"{n} of {len(TASK_FOR_PROBLEM)} right; not yet: {wrong_ones[0]!r}",
+             f"the task names are {TASKS}")
     return right(f"all {len(TASK_FOR_PROBLEM)} problems matched to their task")
 
 
 @guarded
 def check_story_task(answer: Any) -> Feedback:
     """Self-check box: which task continues a story from its first sentence?"""
-    problem = expect_type(answer, str, "your answer")
-    if problem:
-        return problem
+    expect_type(answer, str, "your answer")
     given = canonical_task(answer)
     if given == "text-generation":
         return right("text-generation continues a prompt token by token")

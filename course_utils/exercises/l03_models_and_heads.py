@@ -1,7 +1,7 @@
 """Lesson 03 (models and heads): the exercise checkers and the sentence-similarity explorer.
 
-Checkers return a Feedback and never raise for a wrong answer; the explorer functions return a
-DataFrame (or a short text) so tests can call them without widgets.
+Checkers return a Feedback and never raise for a wrong answer; the explorer function returns a
+DataFrame (or a short text) so tests can call it without widgets.
 """
 
 from __future__ import annotations
@@ -12,71 +12,71 @@ from typing import Any, Sequence
 import pandas as pd
 import torch
 
-from .feedback import Feedback, expect_callable, expect_type, guarded, right, wrong
-from .pooling import masked_mean_pool
+from ..feedback import (Feedback, expect_callable, expect_int, expect_tensor, expect_type, fail,
+                        guarded, match_choice, right, wrong)
+from ..pooling import masked_mean_pool
 
 # ---------------------------------------------------------------- question 1: a batch by hand
 
 
-def _as_label_list(labels: Any) -> Feedback | list:
-    """The labels as a list of strings, or a Feedback saying what is wrong with them."""
-    problem = expect_type(labels, (list, tuple), "labels")
-    if problem is not None:
-        return problem
+def _label_names(labels: Any) -> list:
+    """The labels as a list of strings (the probabilities are already right), else fail."""
+    if labels is None:
+        fail("probs matches the pipeline; labels is None",
+             "assign a list or tuple to labels (did a function forget to return?)")
+    if not isinstance(labels, (list, tuple)):
+        expect_type(labels, (list, tuple), "probs matches the pipeline; labels")
     if any(isinstance(x, numbers.Integral) or (isinstance(x, torch.Tensor) and x.numel() == 1)
            for x in labels):
-        return wrong("labels holds class ids (numbers), not label names",
-                     "map each id to its name with model.config.id2label[i]")
+        fail("probs matches the pipeline; labels holds class ids (numbers), not label names",
+             "map each id to its name with model.config.id2label[i]")
     if not all(isinstance(x, str) for x in labels):
         kinds = sorted({type(x).__name__ for x in labels if not isinstance(x, str)})
-        return wrong(f"labels should hold strings, but it contains {', '.join(kinds)}")
+        fail(f"probs matches the pipeline; labels should hold strings, but it contains "
+             f"{', '.join(kinds)}")
     return list(labels)
 
 
 @guarded
 def check_batch_classification(probs: Any, labels: Any, reference: Sequence[dict]) -> Feedback:
     """Hand-made probabilities and label names vs the pipeline's top label and score per text."""
-    problem = expect_type(probs, torch.Tensor, "probs")
-    if problem is not None:
-        return problem
+    expect_tensor(probs, "probs")
     n = len(reference)
     if probs.dim() != 2 or probs.shape[0] != n:
-        return wrong(f"probs has shape {tuple(probs.shape)}, expected ({n}, number of labels)",
-                     "one row per text and one column per label, like the logits")
+        fail(f"probs has shape {tuple(probs.shape)}, expected ({n}, number of labels)",
+             "one row per text and one column per label, like the logits")
     p = probs.detach().to("cpu", torch.float64)
     if not torch.isfinite(p).all():
-        return wrong("probs contains NaN or inf values")
+        fail("probs contains NaN or inf values")
     rows_sum_to_one = torch.allclose(p.sum(dim=-1), torch.ones(n, dtype=p.dtype), atol=1e-4)
     if (p < 0).any() or (p > 1).any():
-        return wrong("probs has values outside [0, 1]: these are logits, not probabilities",
-                     "apply torch.softmax(logits, dim=-1)")
+        fail("probs has values outside [0, 1]: these are logits, not probabilities",
+             "apply torch.softmax(logits, dim=-1)")
     if not rows_sum_to_one:
         cols = torch.allclose(p.sum(dim=0), torch.ones(p.shape[1], dtype=p.dtype), atol=1e-4)
         if cols:
-            return wrong("each column of probs sums to 1, not each row: the softmax ran across "
-                         "the texts (dim=0)", "use softmax over the labels axis, dim=-1")
-        return wrong("the rows of probs do not sum to 1", "apply torch.softmax(logits, dim=-1)")
+            fail("each column of probs sums to 1, not each row: the softmax ran across "
+                 "the texts (dim=0)", "use softmax over the labels axis, dim=-1")
+        fail("the rows of probs do not sum to 1", "apply torch.softmax(logits, dim=-1)")
     expected = torch.tensor([float(r["score"]) for r in reference], dtype=p.dtype)
     top = p.max(dim=-1).values
     gap = (top - expected).abs().max().item()
     if gap > 1e-4:
-        return wrong(f"probs are valid probabilities, but their top scores differ from the "
-                     f"pipeline's by up to {gap:.3g}",
-                     "tokenize all texts in one call with padding=True and pass the "
-                     "attention_mask too (model(**inputs)); keep the model in eval mode")
-    names = _as_label_list(labels)
-    if isinstance(names, Feedback):
-        return wrong(f"probs matches the pipeline; {names.message}", names.hint)
+        fail(f"probs are valid probabilities, but their top scores differ from the "
+             f"pipeline's by up to {gap:.3g}",
+             "tokenize all texts in one call with padding=True and pass the "
+             "attention_mask too (model(**inputs)); keep the model in eval mode")
+    names = _label_names(labels)
     if len(names) != n:
-        return wrong(f"probs matches the pipeline, but labels has {len(names)} entries for "
-                     f"{n} texts", "one label per text, in the order of the texts")
+        fail(f"probs matches the pipeline, but labels has {len(names)} entries for {n} texts",
+             "one label per text, in the order of the texts")
     expected_labels = [str(r["label"]) for r in reference]
     bad = [i for i, (a, b) in enumerate(zip(names, expected_labels)) if a != b]
     if bad:
         i = bad[0]
-        return wrong(f"probs matches the pipeline, but labels[{i}] is {names[i]!r} where the "
-                     f"pipeline says {expected_labels[i]!r}",
-                     "take argmax over the last axis of probs, then model.config.id2label")
+        fail(f"probs matches the pipeline, but labels[{i}] is {names[i]!r} where the "
+             f"pipeline says {expected_labels[i]!r}",
+             "take argmax over the last axis of probs, then model.config.id2label")
     return right(f"{n} texts: your probabilities and labels equal the pipeline's "
                  "(same tokenizer, model, softmax and id2label)")
 
@@ -116,18 +116,15 @@ def _diagnose_pooling(out: torch.Tensor, hidden: torch.Tensor, mask: torch.Tenso
 @guarded
 def check_mean_pool(mean_pool: Any) -> Feedback:
     """A learner's mean_pool(hidden_states, attention_mask) vs masked mean pooling."""
-    problem = expect_callable(mean_pool, "mean_pool", "mean_pool(hidden_states, attention_mask)")
-    if problem:
-        return problem
+    expect_callable(mean_pool, "mean_pool", "mean_pool(hidden_states, attention_mask)")
     hidden, mask = _pooling_cases()
     hidden_in, mask_in = hidden.clone(), mask.clone()
     out = mean_pool(hidden_in, mask_in)
-    problem = expect_type(out, torch.Tensor, "mean_pool(hidden_states, attention_mask)")
-    if problem is not None:
-        return wrong(problem.message, problem.hint or "return a torch.Tensor")
+    name = "mean_pool(hidden_states, attention_mask)"
+    expect_type(out, torch.Tensor, name, hint=None if out is None else "return a torch.Tensor")
     if not (torch.equal(hidden_in, hidden) and torch.equal(mask_in, mask)):
-        return wrong("mean_pool changed its input tensors in place",
-                     "use out-of-place operations (hidden * mask, not hidden *= mask)")
+        fail("mean_pool changed its input tensors in place",
+             "use out-of-place operations (hidden * mask, not hidden *= mask)")
     expected = masked_mean_pool(hidden, mask)
     if tuple(out.shape) != tuple(expected.shape):
         hints = {
@@ -135,20 +132,20 @@ def check_mean_pool(mean_pool: Any) -> Feedback:
             (3, 5, 4): "nothing was reduced: sum over the sequence axis (dim=1)",
             (3, 1, 4): "drop the kept axis: sum(dim=1) without keepdim=True",
         }
-        return wrong(f"mean_pool returned shape {tuple(out.shape)} for hidden states of shape "
-                     "(3, 5, 4); expected (batch, hidden) = (3, 4)",
-                     hints.get(tuple(out.shape), "reduce over the sequence axis, dim=1"))
+        fail(f"mean_pool returned shape {tuple(out.shape)} for hidden states of shape "
+             "(3, 5, 4); expected (batch, hidden) = (3, 4)",
+             hints.get(tuple(out.shape), "reduce over the sequence axis, dim=1"))
     out = out.detach().to(torch.float32)
     if not torch.allclose(out, expected, atol=1e-5):
         return _diagnose_pooling(out, hidden, mask)
     noisy = hidden.clone()
     noisy[mask == 0] = 1000.0
     if not torch.allclose(mean_pool(noisy, mask.clone()).detach().float(), expected, atol=1e-4):
-        return wrong("values at padding positions still change your result",
-                     "padding vectors must get weight zero")
+        fail("values at padding positions still change your result",
+             "padding vectors must get weight zero")
     alone = mean_pool(hidden[1:2, :3].clone(), mask[1:2, :3].clone()).detach().float()
     if not torch.allclose(alone[0], expected[1], atol=1e-5):
-        return wrong("a sequence pooled alone differs from the same sequence padded in a batch")
+        fail("a sequence pooled alone differs from the same sequence padded in a batch")
     return right("shape (batch, hidden), padding ignored, and a sequence alone gives the same "
                  "vector as in a padded batch")
 
@@ -166,15 +163,15 @@ HEAD_OPTIONS = (
 )
 HEAD_ANSWER = "AutoModelForTokenClassification"
 _HEAD_WHY_NOT = {
-    "automodel": ("AutoModel has no head: it returns hidden states, not label scores",
+    "AutoModel": ("AutoModel has no head: it returns hidden states, not label scores",
                   "you need a head that gives scores for each label"),
-    "automodelforsequenceclassification": (
+    "AutoModelForSequenceClassification": (
         "that head gives one label per text, logits of shape (batch, num_labels)",
         "you need one label per token: logits of shape (batch, sequence, num_labels)"),
-    "automodelformaskedlm": ("that head scores every vocabulary word at each position "
+    "AutoModelForMaskedLM": ("that head scores every vocabulary word at each position "
                              "(to fill in a blank), not your three tags",
                              "look for a head whose last axis is the number of labels"),
-    "automodelforquestionanswering": ("that head scores where an answer span starts and ends",
+    "AutoModelForQuestionAnswering": ("that head scores where an answer span starts and ends",
                                       "you need a label for every token"),
 }
 
@@ -182,22 +179,11 @@ _HEAD_WHY_NOT = {
 @guarded
 def check_head_choice(answer: Any) -> Feedback:
     """Which Auto class tags every token: the class name (or the class itself)."""
-    if isinstance(answer, type):
-        answer = answer.__name__
-    problem = expect_type(answer, str, "your answer")
-    if problem is not None:
-        if isinstance(answer, (list, tuple, set)):
-            return wrong("your answer holds several options; pick exactly one",
-                         "assign one class name as a string")
-        return problem
-    key = answer.strip().strip("\"'").lower()
-    if key == HEAD_ANSWER.lower():
-        return right("token classification: one vector per token in, logits (batch, sequence, "
-                     "num_labels) out")
-    if key in _HEAD_WHY_NOT:
-        message, hint = _HEAD_WHY_NOT[key]
-        return wrong(message, hint)
-    return wrong(f"{answer!r} is not one of the options", "copy one of: " + ", ".join(HEAD_OPTIONS))
+    choice = match_choice(answer, HEAD_OPTIONS)
+    if choice != HEAD_ANSWER:
+        fail(*_HEAD_WHY_NOT[choice])
+    return right("token classification: one vector per token in, logits (batch, sequence, "
+                 "num_labels) out")
 
 
 # ---------------------------------------------------------------- question 4: size of a head
@@ -212,18 +198,12 @@ def head_parameter_count(model: torch.nn.Module) -> int:
 @guarded
 def check_head_params(head_params: Any, model: torch.nn.Module) -> Feedback:
     """The number of parameters in the model's head (everything outside model.base_model)."""
-    if isinstance(head_params, torch.Tensor):
-        if head_params.numel() != 1:
-            return wrong(f"head_params is a tensor of shape {tuple(head_params.shape)}, "
-                         "expected a single number", "add up the counts: sum(...) or .sum().item()")
-        head_params = head_params.item()
-    if isinstance(head_params, bool):
-        return wrong("head_params is a bool, expected an int (a number of parameters)")
+    if isinstance(head_params, torch.Tensor) and head_params.numel() != 1:
+        fail(f"head_params is a tensor of shape {tuple(head_params.shape)}, expected a single "
+             "number", "add up the counts: sum(...) or .sum().item()")
     if isinstance(head_params, float) and head_params.is_integer():
-        head_params = int(head_params)
-    problem = expect_type(head_params, numbers.Integral, "head_params")
-    if problem is not None:
-        return wrong(problem.message, problem.hint or "count with sum(p.numel() for p in ...)")
+        head_params = int(head_params)  # 1539.0 is a count too
+    head_params = expect_int(head_params, "head_params")
     expected = head_parameter_count(model)
     total = sum(p.numel() for p in model.parameters())
     body = total - expected
@@ -231,17 +211,16 @@ def check_head_params(head_params: Any, model: torch.nn.Module) -> Feedback:
         return right(f"{expected:,} of {total:,} parameters sit in the head; the body holds "
                      f"the other {body:,}")
     if head_params == total:
-        return wrong("that is the whole model, body included",
-                     "subtract the body: model.base_model.num_parameters()")
+        fail("that is the whole model, body included",
+             "subtract the body: model.base_model.num_parameters()")
     if head_params == body:
-        return wrong("that is the body (model.base_model); the head is everything else")
+        fail("that is the body (model.base_model); the head is everything else")
     layers = [m for m in model.modules() if isinstance(m, torch.nn.Linear)]
     if layers and head_params == sum(p.numel() for p in layers[-1].parameters()):
-        return wrong("that counts only the final layer of the head",
-                     "the head is every child of the model except the body: see "
-                     "model.named_children()")
-    return wrong(f"{int(head_params):,} is not the number of parameters outside the body",
-                 "model.num_parameters() minus model.base_model.num_parameters()")
+        fail("that counts only the final layer of the head",
+             "the head is every child of the model except the body: see model.named_children()")
+    fail(f"{head_params:,} is not the number of parameters outside the body",
+         "model.num_parameters() minus model.base_model.num_parameters()")
 
 
 # ---------------------------------------------------------------- explorer: sentence similarity
@@ -276,23 +255,8 @@ def sentence_similarity(text: str | Sequence[str], model: Any,
 
 def similarity_heatmap(table: pd.DataFrame, title: str = "cosine similarity") -> Any:
     """Draw a similarity table as a heatmap with the value in each cell; returns the Axes."""
-    from .display import heatmap
+    from ..display import heatmap
 
     text = [[f"{v:.2f}" for v in row] for row in table.to_numpy()]
     return heatmap(table.to_numpy(), list(table.index), list(table.columns), title=title,
                    cell_text=text)
-
-
-def similarity_explorer(model: Any, tokenizer: Any, text: str) -> Any:
-    """A text area (one sentence per line) that shows the similarity table and heatmap."""
-    import ipywidgets as w
-
-    from .widgets import explorer
-
-    box = w.Textarea(value=text, description="sentences", continuous_update=False,
-                     layout=w.Layout(width="600px", height="140px"))
-
-    def run(sentences: str) -> pd.DataFrame | str:
-        return sentence_similarity(sentences, model, tokenizer)
-
-    return explorer(run, {"sentences": box}, plot=similarity_heatmap)

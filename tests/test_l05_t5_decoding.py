@@ -9,8 +9,10 @@ import torch.nn.functional as F
 from transformers import T5ForConditionalGeneration
 
 from conftest import load_standin
-from course_utils import exercises_t5 as ex
-from course_utils.decoding import DecodingStepper, candidate_table, decoder_start, first_step_logits, greedy_decode
+from course_utils import probes, widgets
+from course_utils.decoding import (DecodingStepper, candidate_table, decoder_start, first_step_logits,
+                                   greedy_decode)
+from course_utils.exercises import l05_t5_decoding as ex
 from course_utils.feedback import Feedback
 
 
@@ -153,7 +155,7 @@ def test_greedy_right(t5):
     model, tokenizer = t5
     assert correct(ex.check_greedy(good_greedy, model, tokenizer))
     assert correct(ex.check_greedy(lambda *a: loop(*a), model, tokenizer))
-    assert correct(ex.check_greedy(lambda *a: then(loop(*a), lambda t, l: (t, list(l))), model, tokenizer))
+    assert correct(ex.check_greedy(lambda *a: then(loop(*a), lambda t, lg: (t, list(lg))), model, tokenizer))
 
 
 @pytest.mark.parametrize("mistake,words", [
@@ -175,9 +177,9 @@ def test_greedy_bad_shapes_and_types(t5):
     assert "function" in ex.check_greedy(None, model, tokenizer).message
     assert "tuple" in ex.check_greedy(lambda *a: loop(*a)[0], model, tokenizer).message
     assert "tokens is a" in ex.check_greedy(lambda *a: ("abc", loop(*a)[1]), model, tokenizer).message
-    wrong_rows = lambda *a: then(loop(*a), lambda t, l: (t, l[:1]))  # noqa: E731
+    wrong_rows = lambda *a: then(loop(*a), lambda t, lg: (t, lg[:1]))  # noqa: E731 (a one-line stand-in answer)
     assert "shape" in ex.check_greedy(wrong_rows, model, tokenizer).message
-    shifted = lambda *a: then(loop(*a), lambda t, l: (t, l + 0.5))  # noqa: E731
+    shifted = lambda *a: then(loop(*a), lambda t, lg: (t, lg + 0.5))  # noqa: E731 (a one-line stand-in answer)
     assert "logits differ" in ex.check_greedy(shifted, model, tokenizer).message
 
 
@@ -195,7 +197,7 @@ def test_greedy_learner_error_is_feedback_and_hooks_are_removed(t5):
 def test_forced_tokens_scripts_lm_head_calls(t5):
     model, tokenizer = t5
     enc = tokenizer("summarize: hello there", return_tensors="pt")
-    with ex.forced_tokens(model, {0: 9, 1: 21}):
+    with probes.forced_tokens(model, {0: 9, 1: 21}):
         result = greedy_decode(model, enc["input_ids"], enc["attention_mask"], max_new_tokens=3)
     assert result.tokens[:2] == [9, 21]
     assert not model.lm_head._forward_hooks
@@ -210,7 +212,7 @@ def compare(model, a, b):
 def test_comparison_right(t5):
     model, tokenizer = t5
     assert correct(ex.check_comparison(compare, model, tokenizer))
-    as_tensors = lambda m, a, b: {k: torch.tensor(v) for k, v in compare(m, a, b).items()}  # noqa: E731
+    as_tensors = lambda m, a, b: {k: torch.tensor(v) for k, v in compare(m, a, b).items()}  # noqa: E731 (a one-line stand-in answer)
     assert correct(ex.check_comparison(as_tensors, model, tokenizer))
 
 
@@ -243,7 +245,7 @@ def test_comparison_wrong_diagnosed(t5):
                       (off, "expected")]:
         outcome = ex.check_comparison(fn, model, tokenizer)
         assert not correct(outcome) and words in outcome.message, outcome
-    wrong_cos = lambda m, a, b: {"cosine": 0.1, "kl": compare(m, a, b)["kl"]}  # noqa: E731
+    wrong_cos = lambda m, a, b: {"cosine": 0.1, "kl": compare(m, a, b)["kl"]}  # noqa: E731 (a one-line stand-in answer)
     assert "expected" in ex.check_comparison(wrong_cos, model, tokenizer).message
 
 
@@ -253,7 +255,7 @@ def test_comparison_bad_types(t5):
     assert "dict" in ex.check_comparison(lambda m, a, b: [1, 2], model, tokenizer).message
     assert "lacks" in ex.check_comparison(lambda m, a, b: {"cosine": 1.0}, model, tokenizer).message
     assert "None" in ex.check_comparison(lambda m, a, b: {"cosine": None, "kl": 0}, model, tokenizer).message
-    vector = lambda m, a, b: {"cosine": torch.ones(3), "kl": 0.0}  # noqa: E731
+    vector = lambda m, a, b: {"cosine": torch.ones(3), "kl": 0.0}  # noqa: E731 (a one-line stand-in answer)
     assert "single number" in ex.check_comparison(vector, model, tokenizer).message
 
 
@@ -287,9 +289,9 @@ def test_top_candidates_wrong(t5):
 
     cases = [(local_softmax, "top k only"), (logits_as_probs, "not softmax"),
              (least_first, "most probable first"),
-             (lambda l, t, k: candidate_table(l, t, k).drop(columns="probability"), "columns"),
-             (lambda l, t, k: candidate_table(l, t, k + 1), "rows"),
-             (lambda l, t, k: candidate_table(l, t, k).to_dict(), "dict"),
+             (lambda lg, t, k: candidate_table(lg, t, k).drop(columns="probability"), "columns"),
+             (lambda lg, t, k: candidate_table(lg, t, k + 1), "rows"),
+             (lambda lg, t, k: candidate_table(lg, t, k).to_dict(), "dict"),
              (None, "function")]
     for fn, words in cases:
         outcome = ex.check_top_candidates(fn, tokenizer)
@@ -320,10 +322,10 @@ def test_first_step_table(t5):
 def test_stepper_text_describes_each_step(t5):
     model, tokenizer = t5
     stepper = DecodingStepper(model, tokenizer, "summarize: hello", k=2, max_new_tokens=1)
-    before = ex.stepper_text(stepper)
+    before = widgets.stepper_text(stepper)
     assert "0 tokens" in before and "next step's candidates" in before
     table = stepper.step()
-    after = ex.stepper_text(stepper, table)
+    after = widgets.stepper_text(stepper, table)
     assert "step 1: chose" in after and f"id {stepper.tokens[0]}" in after and "finished" in after
 
 
@@ -332,7 +334,7 @@ def test_stepper_widget_buttons_drive_the_stepper(t5, monkeypatch, capsys, mode)
     model, tokenizer = t5
     monkeypatch.setenv("COURSE_WIDGETS", "text" if mode == "text" else "")
     stepper = DecodingStepper(model, tokenizer, "summarize: hello", k=2, max_new_tokens=2)
-    widget = ex.stepper_widget(stepper)
+    widget = widgets.stepper_widget(stepper)
     shown = capsys.readouterr().out
     if mode == "text":
         assert "stepper.step()" in shown and "next step's candidates" in shown
@@ -354,7 +356,7 @@ def test_stepper_widget_survives_an_unfinished_table_function(t5, monkeypatch, c
         raise NotImplementedError()
 
     stepper = DecodingStepper(model, tokenizer, "summarize: hello", k=2, table_fn=unfinished)
-    widget = ex.stepper_widget(stepper)
+    widget = widgets.stepper_widget(stepper)
     assert "NotImplementedError" in capsys.readouterr().out
     widget.children[0].children[0].click()  # Next token: reported, not raised
     assert stepper.tokens == []

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pandas as pd
 import pytest
 
-from course_utils import exercises_pipelines as ex
+from course_utils.exercises import l01_pipelines as ex
 
 GOOD_KWARGS = {"max_new_tokens": 50, "num_return_sequences": 3, "do_sample": True}
 REVIEWS = [("soft fruity gummy bears everywhere", "candy"), ("sour lollipops for the kids", "candy"),

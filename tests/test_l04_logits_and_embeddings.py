@@ -10,8 +10,8 @@ import pytest
 import torch
 from transformers import AutoModelForCausalLM, AutoTokenizer
 
-from course_utils import exercises_logits as ex
-from course_utils import standins, widgets
+from course_utils import next_token, standins, widgets
+from course_utils.exercises import l04_logits_and_embeddings as ex
 from course_utils.feedback import Feedback
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -35,29 +35,7 @@ def assert_wrong(feedback, *words):
         assert word.lower() in text, f"{word!r} not in {text!r}"
 
 
-# ---------- explorer ----------
-
-def test_next_token_table_columns_and_temperature(model, tokenizer):
-    t1 = ex.next_token_table(model, tokenizer, "The cat", temperature=1.0, k=6)
-    assert list(t1.columns) == ["token", "id", "probability", "at T=1"] and len(t1) == 6
-    assert t1["probability"].tolist() == t1["at T=1"].tolist()
-    cold = ex.next_token_table(model, tokenizer, "The cat", temperature=0.2, k=6)
-    hot = ex.next_token_table(model, tokenizer, "The cat", temperature=3.0, k=6)
-    assert cold["id"].tolist() == t1["id"].tolist() == hot["id"].tolist()  # order never changes
-    assert cold["probability"].iloc[0] > t1["probability"].iloc[0] > hot["probability"].iloc[0]
-    assert cold["at T=1"].tolist() == t1["at T=1"].tolist()
-
-
-def test_plot_next_token_table_draws_one_bar_per_token(model, tokenizer):
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    ax = ex.plot_next_token_table(ex.next_token_table(model, tokenizer, "The cat", k=5))
-    assert len(ax.patches) == 5
-    plt.close("all")
-
+# ---------- explorer (the next-token helpers themselves: tests/test_next_token.py) ----------
 
 def test_explorer_text_fallback_shows_the_table(model, tokenizer, monkeypatch, capsys):
     import functools
@@ -65,17 +43,17 @@ def test_explorer_text_fallback_shows_the_table(model, tokenizer, monkeypatch, c
     import ipywidgets as w
 
     monkeypatch.setenv("COURSE_WIDGETS", "text")
-    fn = functools.partial(ex.next_token_table, model, tokenizer)
+    fn = functools.partial(next_token.next_token_table, model, tokenizer)
     widgets.explorer(fn, {"prompt": w.Text(value="The cat"), "temperature": w.FloatSlider(value=0.5),
                           "k": w.IntSlider(value=4)})
-    first = ex.next_token_table(model, tokenizer, "The cat", 0.5, 4)["token"].iloc[0]
+    first = next_token.next_token_table(model, tokenizer, "The cat", 0.5, 4)["token"].iloc[0]
     assert first in capsys.readouterr().out
 
 
 # ---------- Q1 ----------
 
 def top5_reference(model, tokenizer, prompt=ex.TOPK_PROMPT):
-    probs = ex.last_logits(model, tokenizer, prompt).softmax(-1)
+    probs = next_token.last_logits(model, tokenizer, prompt).softmax(-1)
     values, ids = probs.topk(ex.TOPK_K)
     return pd.DataFrame({"token": [tokenizer.decode([i]) for i in ids.tolist()],
                          "probability": values.tolist()}), ids
@@ -91,7 +69,7 @@ def test_check_top5_accepts_the_answer_and_its_repr_form(model, tokenizer):
 
 def test_check_top5_explains_mistakes(model, tokenizer):
     good, ids = top5_reference(model, tokenizer)
-    logits = ex.last_logits(model, tokenizer, ex.TOPK_PROMPT)
+    logits = next_token.last_logits(model, tokenizer, ex.TOPK_PROMPT)
     assert_wrong(ex.check_top5(None, model, tokenizer), "None")
     assert_wrong(ex.check_top5(good.to_dict(), model, tokenizer), "dict", "DataFrame")
     renamed = good.rename(columns={"probability": "p"})
@@ -112,7 +90,7 @@ def test_check_top5_explains_mistakes(model, tokenizer):
 # ---------- Q2 ----------
 
 def test_check_logprob_accepts_floats_and_scalar_tensors(model, tokenizer):
-    per_token = ex.continuation_logprob(model, tokenizer, ex.CONTINUATION_PROMPT, ex.CONTINUATION)
+    per_token = next_token.continuation_logprob(model, tokenizer, ex.CONTINUATION_PROMPT, ex.CONTINUATION)
     total = float(per_token.sum())
     assert total < 0 and len(per_token) == len(tokenizer(ex.CONTINUATION)["input_ids"])
     assert ex.check_logprob(total, model, tokenizer).correct
@@ -120,23 +98,10 @@ def test_check_logprob_accepts_floats_and_scalar_tensors(model, tokenizer):
     assert not ex.check_logprob(total - 0.1, model, tokenizer).correct
 
 
-def test_continuation_logprob_agrees_with_the_models_loss(model, tokenizer):
-    prompt_ids = tokenizer(ex.CONTINUATION_PROMPT)["input_ids"]
-    cont_ids = tokenizer(ex.CONTINUATION)["input_ids"]
-    ids = torch.tensor([prompt_ids + cont_ids])
-    labels = ids.clone()
-    labels[0, :len(prompt_ids)] = -100
-    with torch.no_grad():
-        loss = model(input_ids=ids, labels=labels).loss.item()
-    per_token = ex.continuation_logprob(model, tokenizer, ex.CONTINUATION_PROMPT, ex.CONTINUATION)
-    total = float(per_token.sum())
-    assert math.isclose(total, -loss * len(cont_ids), abs_tol=1e-4)
-
-
 def test_check_logprob_explains_mistakes(model, tokenizer):
-    per_token = ex.continuation_logprob(model, tokenizer, ex.CONTINUATION_PROMPT, ex.CONTINUATION)
+    per_token = next_token.continuation_logprob(model, tokenizer, ex.CONTINUATION_PROMPT, ex.CONTINUATION)
     total = float(per_token.sum())
-    shifted = float(ex.continuation_logprob(model, tokenizer, ex.CONTINUATION_PROMPT, ex.CONTINUATION,
+    shifted = float(next_token.continuation_logprob(model, tokenizer, ex.CONTINUATION_PROMPT, ex.CONTINUATION,
                                             shift=0).sum())
     assert_wrong(ex.check_logprob(None, model, tokenizer), "None")
     assert_wrong(ex.check_logprob("-3.2", model, tokenizer), "str", "one number")
@@ -152,15 +117,15 @@ def test_check_logprob_explains_mistakes(model, tokenizer):
 # ---------- Q3 ----------
 
 def test_check_lens_accepts_the_correct_lens(model, tokenizer):
-    lens = ex.last_position_lens(model, tokenizer, ex.LENS_PROMPT)
+    lens = next_token.last_position_lens(model, tokenizer, ex.LENS_PROMPT)
     assert lens.shape == (model.config.n_layer + 1, model.config.vocab_size)
-    assert torch.allclose(lens[-1], ex.last_logits(model, tokenizer, ex.LENS_PROMPT), atol=1e-5)
+    assert torch.allclose(lens[-1], next_token.last_logits(model, tokenizer, ex.LENS_PROMPT), atol=1e-5)
     assert ex.check_lens(lens, model, tokenizer).correct
 
 
 def test_check_lens_explains_mistakes(model, tokenizer):
-    lens = ex.last_position_lens(model, tokenizer, ex.LENS_PROMPT)
-    raw = ex.last_position_lens(model, tokenizer, ex.LENS_PROMPT, ln_f=False)
+    lens = next_token.last_position_lens(model, tokenizer, ex.LENS_PROMPT)
+    raw = next_token.last_position_lens(model, tokenizer, ex.LENS_PROMPT, ln_f=False)
     assert not torch.allclose(raw[:-1], lens[:-1], atol=1e-3)  # the stand-in tells the two apart
     assert_wrong(ex.check_lens(None, model, tokenizer), "None")
     assert_wrong(ex.check_lens(lens.tolist(), model, tokenizer), "list", "Tensor")
