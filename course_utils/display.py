@@ -43,8 +43,9 @@ def prob_bar_chart(labels: Sequence[str], probs: Sequence[float], title: str = "
                    standin: bool = False):
     """A horizontal bar chart of probabilities, highest on top; returns the matplotlib Axes.
 
-    Small probabilities zoom the axis (and say so), unless `standin`: a stand-in's bars stay on 0-1,
-    so its noise is not stretched into apparent preferences, and the axis label says why.
+    The axis always runs from 0 to 1, so a flat distribution looks flat: small bars are not stretched
+    into apparent preferences. Each bar carries its value; the axis label says when every bar is small
+    and, with `standin`, that the values are a random stand-in's noise.
     """
     import matplotlib.pyplot as plt
 
@@ -55,15 +56,13 @@ def prob_bar_chart(labels: Sequence[str], probs: Sequence[float], title: str = "
     bars = ax.barh([readable_token(str(labels[i])) for i in order], values, color="#0072B2")  # Okabe-Ito blue
     ax.bar_label(bars, labels=[f"{v:.3g}" for v in values], padding=3, fontsize=8)
     top = max(values, default=0.0)
+    ax.set_xlim(0, 1)
+    notes = []
+    if 0 < top < 0.1:
+        notes.append("every bar below 0.1: read the numbers")
     if standin:
-        ax.set_xlim(0, 1)
-        ax.set_xlabel(f"probability (0 to 1; {STANDIN_NOTE})")
-    elif 0 < top < 0.1:  # e.g. an untrained stand-in: bars would be invisible on 0..1, so zoom in
-        ax.set_xlim(0, top * 1.3)
-        ax.set_xlabel(f"probability (axis zoomed to 0-{top * 1.3:.2g})")
-    else:
-        ax.set_xlim(0, 1)
-        ax.set_xlabel("probability")
+        notes.append(STANDIN_NOTE)
+    ax.set_xlabel("probability (0 to 1" + "".join(f"; {n}" for n in notes) + ")")
     ax.set_title(title)
     return ax
 
