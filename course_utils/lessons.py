@@ -42,24 +42,24 @@ LESSONS: tuple[Lesson, ...] = (
     Lesson("01", "01_pipelines", "Pipelines",
            "Sentiment, generation, zero-shot, fill-mask and feature extraction with named models; "
            "generation defaults; the tasks transformers 5 removed",
-           40, ("sentiment", "generation", "zero-shot", "fill-mask", "features", "t5"),
+           50, ("sentiment", "generation", "zero-shot", "fill-mask", "features", "t5"),
            "l01_pipelines"),
     Lesson("02", "02_tokenization", "Tokenization",
            "Tokens, ids and special tokens; subwords, added tokens, padding, truncation, offsets; "
            "WordPiece, BPE and SentencePiece side by side",
-           40, ("sentiment", "generation", "t5"), "l02_tokenization"),
+           50, ("sentiment", "generation", "t5"), "l02_tokenization"),
     Lesson("03", "03_models_and_heads", "Models and heads",
            "Hidden states, heads, a pipeline's scores reproduced by hand, sentence embeddings with "
            "masked mean pooling",
-           40, ("sentiment", "features"), "l03_models_and_heads"),
+           50, ("sentiment", "features"), "l03_models_and_heads"),
     Lesson("04", "04_logits_and_embeddings", "Logits and embeddings",
            "GPT-2's tied embeddings, left padding done right, a correct logit lens, temperature, "
            "top-k and top-p",
-           45, ("generation",), "l04_logits_and_embeddings"),
+           75, ("generation",), "l04_logits_and_embeddings"),
     Lesson("05", "05_t5_decoding", "T5 decoding",
            "T5 logits without labels, teacher forcing, greedy decoding by hand with a KV cache that "
            "matches `generate()`",
-           50, ("t5",), "l05_t5_decoding"),
+           80, ("t5",), "l05_t5_decoding"),
 )
 
 

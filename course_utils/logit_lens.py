@@ -43,3 +43,20 @@ def lens_tables(logits: torch.Tensor, tokenizer,
     tokens = pd.DataFrame([[repr(tokenizer.decode([i])) for i in r] for r in ids.tolist()],
                           index=rows, columns=list(positions))
     return tokens, pd.DataFrame(probs.cpu().numpy(), index=rows, columns=list(positions))
+
+
+def plot_lens(tokens: pd.DataFrame, probs: pd.DataFrame, standin: bool = False, ax=None):
+    """Heatmap of lens_tables(...) on a fixed 0-1 scale (so a stand-in's near-zero noise stays dark)."""
+    from .display import STANDIN_NOTE, heatmap
+
+    title = "logit lens: top next token per state (colour: its probability, fixed 0 to 1)"
+    ax = heatmap(probs.values, probs.index, probs.columns, title=title,
+                 cell_text=tokens.values.tolist(), ax=ax, vmin=0.0, vmax=1.0)
+    ax.set_xlabel("input position and token (each column predicts the token after it)")
+    ax.set_ylabel("hidden state read through ln_f and lm_head")
+    if standin:
+        note = f"{STANDIN_NOTE}: the largest top probability is {probs.values.max():.4f}"
+        ax.annotate(f"{note}, so the map stays dark",
+                    xy=(0, 0), xycoords="axes fraction", xytext=(0, -95), textcoords="offset points",
+                    fontsize=9, style="italic", va="top")
+    return ax

@@ -23,17 +23,18 @@ def test_readable_token_quotes_what_cannot_be_seen(token, shown):
     assert display.readable_token(token) == shown
 
 
-def test_bar_chart_scales_to_small_probabilities():
+def test_bar_chart_keeps_small_probabilities_on_the_fixed_scale_and_says_so():
     ax = display.prob_bar_chart(["a", "b"], [0.0013, 0.0012])
-    assert ax.get_xlim()[1] == pytest.approx(0.0013 * 1.3)
-    assert "zoomed" in ax.get_xlabel()  # the learner is told the axis is not 0..1
+    assert ax.get_xlim() == (0.0, 1.0)  # noise near 0 is not stretched into structure
+    assert "below 0.1" in ax.get_xlabel()
+    assert [t.get_text() for t in ax.texts] == ["0.0012", "0.0013"]  # the values are still readable
     assert [t.get_text() for t in ax.get_yticklabels()] == ["b", "a"]  # highest on top
     plt.close(ax.figure)
 
 
 def test_bar_chart_keeps_the_whole_range_from_a_tenth_up():
     ax = display.prob_bar_chart(["yes", "no", "maybe"], [0.25, 0.25, 0.25])
-    assert ax.get_xlim() == (0.0, 1.0) and ax.get_xlabel() == "probability"
+    assert ax.get_xlim() == (0.0, 1.0) and ax.get_xlabel() == "probability (0 to 1)"
     assert [t.get_text() for t in ax.texts] == ["0.25"] * 3  # each bar carries its value
     plt.close(ax.figure)
 
@@ -58,3 +59,27 @@ def test_topk_table_lists_tokens_ids_and_probabilities():
     assert list(table["id"]) == [1, 2] and list(table["probability"]) == [0.6, 0.3]
     with pytest.raises(ValueError, match="1-D"):
         display.topk_table(torch.ones(2, 3), _Tokenizer())
+
+
+def test_bar_chart_of_a_standin_says_its_values_are_noise():
+    ax = display.prob_bar_chart(["a", "b"], [0.3, 0.2], standin=True)
+    assert ax.get_xlim() == (0.0, 1.0) and display.STANDIN_NOTE in ax.get_xlabel()
+    plt.close(ax.figure)
+
+
+def test_is_standin_reads_the_marker_the_stand_in_builder_writes(tmp_path):
+    from course_utils import standins
+
+    folder = standins.build("generation")
+    assert display.is_standin(folder) and display.is_standin(str(folder))
+    assert not display.is_standin(standins.minilm_dir())  # the one real model of the offline tier
+    assert not display.is_standin(tmp_path)  # no config.json at all
+
+    class Config:
+        course_standin = "random GPT2LMHeadModel (tiny), seed 0"
+
+    class Model:
+        config = Config()
+
+    assert display.is_standin(Model()) and display.is_standin(Config())
+    assert not display.is_standin(object())
