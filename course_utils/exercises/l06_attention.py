@@ -117,8 +117,11 @@ def _gpt2_forwards() -> list[Any]:
 
 
 @contextlib.contextmanager
-def _forbidden_calls(watched: dict[Any, str]) -> Iterator[list[str]]:
-    """Inside the block, record the names of watched functions that run (Python or builtin)."""
+def forbidden_calls(watched: dict[Any, str]) -> Iterator[list[str]]:
+    """Inside the block, record the names of watched functions that run (Python or builtin).
+
+    The one probe of this lesson, kept here (course_utils/probes.py is the layout's generic home).
+    """
     entered: list[str] = []
 
     def profile(frame: Any, event: str, arg: Any) -> None:
@@ -147,9 +150,9 @@ def _hashable(value: Any) -> bool:
     return True
 
 
-def _run_watched(fn: Callable[..., Any], watched: dict[Any, str], rule: str, *args: Any) -> Any:
+def run_watched(fn: Callable[..., Any], watched: dict[Any, str], rule: str, *args: Any) -> Any:
     """fn(*args) under the probe; fail naming the first forbidden function it entered."""
-    with _forbidden_calls(watched) as entered, torch.no_grad():
+    with forbidden_calls(watched) as entered, torch.no_grad():
         result = fn(*args)
     if entered:
         fail(f"your function calls {entered[0]}, which the question rules out", rule)
@@ -184,7 +187,8 @@ def _name_mistake(answer: torch.Tensor, variants: dict[str, torch.Tensor]) -> Op
 
 # ---------- question 1: the causal mask -------------------------------------------------------
 
-def _mask_watch() -> dict[Any, str]:
+def mask_watch() -> dict[Any, str]:
+    """What question 1 rules out: transformers' masking_utils and the course's mask helpers."""
     import transformers.masking_utils as masking
 
     return _functions_of(masking, course_attention.causal_mask, course_attention.attention_bias)
@@ -196,7 +200,7 @@ def check_causal_mask(fn: Any) -> Feedback:
     _expect_callable(fn, "my_causal_mask", "my_causal_mask(n_tokens)")
     rule = "build it yourself with torch.tril / torch.triu (not transformers' masking_utils or the course's)"
     for n in MASK_SIZES:
-        mask = expect_tensor(_run_watched(fn, _mask_watch(), rule, n), f"my_causal_mask({n})")
+        mask = expect_tensor(run_watched(fn, mask_watch(), rule, n), f"my_causal_mask({n})")
         if mask.dtype == torch.bool:
             fail("your mask is boolean: it says where to look, but attention *adds* the mask to the "
                  "scores", "return a float tensor: 0.0 where allowed, float('-inf') (or the dtype's "
@@ -276,7 +280,8 @@ def _head_variants(block: Any, x: torch.Tensor, head: int) -> dict[str, torch.Te
     }
 
 
-def _head_watch() -> dict[Any, str]:
+def head_watch() -> dict[Any, str]:
+    """What question 2 rules out: the attention modules, Conv1D, sdpa and course_utils.attention."""
     return _functions_of(course_attention, *_gpt2_forwards())
 
 
@@ -296,7 +301,7 @@ def check_head_weights(fn: Any, model: Any, tokenizer: Any) -> Feedback:
             out = model(**enc, output_attentions=True, output_hidden_states=True)
         block, x = model.transformer.h[layer], out.hidden_states[layer]
         want = out.attentions[layer][:, head]
-        got = expect_tensor(_run_watched(fn, _head_watch(), rule, block, x, head),
+        got = expect_tensor(run_watched(fn, head_watch(), rule, block, x, head),
                             f"head_weights(block {layer}, x, head {head})")
         if got.dim() == 4 and got.shape[1] == n_head:
             fail(f"you returned every head, shape {tuple(got.shape)}", "return only the head asked "
@@ -371,7 +376,8 @@ def _block_variants(block: Any, x: torch.Tensor) -> dict[str, torch.Tensor]:
     }
 
 
-def _block_watch() -> dict[Any, str]:
+def block_watch() -> dict[Any, str]:
+    """What question 3 rules out: the block and its modules' forwards, sdpa, course_utils.attention."""
     return _functions_of(course_attention, *_gpt2_forwards())
 
 
@@ -387,7 +393,7 @@ def check_block(fn: Any, model: Any, tokenizer: Any) -> Feedback:
         states = model(**enc, output_hidden_states=True).hidden_states
     for layer in sorted({0, n_layer - 1}):
         block, x = model.transformer.h[layer], states[layer]
-        got = expect_tensor(_run_watched(fn, _block_watch(), rule, block, x),
+        got = expect_tensor(run_watched(fn, block_watch(), rule, block, x),
                             f"my_block(block {layer}, x)", tuple(x.shape))
         last = layer == n_layer - 1
         with torch.no_grad():
@@ -447,7 +453,8 @@ def _count_variants(config: Any) -> dict[str, int]:
     }
 
 
-def _count_watch() -> dict[Any, str]:
+def count_watch() -> dict[Any, str]:
+    """What question 4 rules out: building modules, parameters(), the course's counting helpers."""
     return _functions_of(course_attention.block_parameter_counts, torch.nn.Module.__init__,
                          torch.nn.Module.parameters, torch.nn.Module.named_parameters,
                          counted_block_parameters)
@@ -459,7 +466,7 @@ def check_block_parameters(fn: Any, config: Any) -> Feedback:
     _expect_callable(fn, "block_params", "block_params(config)")
     rule = "compute it from config.n_embd and config.n_inner; do not build a module or count its parameters()"
     for number, cfg in enumerate(probe_configs(config)):
-        got = expect_int(_run_watched(fn, _count_watch(), rule, cfg), "block_params(config)")
+        got = expect_int(run_watched(fn, count_watch(), rule, cfg), "block_params(config)")
         want = counted_block_parameters(cfg)
         if got == want:
             continue
