@@ -22,8 +22,8 @@ TEXT = "After school the children went to the park"
 @pytest.fixture(scope="module")
 def gpt2():
     path = standins.build("generation")
-    model = GPT2LMHeadModel.from_pretrained(path, attn_implementation="eager").eval()
-    return model, AutoTokenizer.from_pretrained(path)
+    model = GPT2LMHeadModel.from_pretrained(path, attn_implementation="eager", trust_remote_code=False).eval()
+    return model, AutoTokenizer.from_pretrained(path, trust_remote_code=False)
 
 
 @pytest.fixture(scope="module")

@@ -20,8 +20,8 @@ from course_utils.feedback import Feedback
 @pytest.fixture(scope="module")
 def gpt2():
     path = standins.build("generation")
-    model = GPT2LMHeadModel.from_pretrained(path, attn_implementation="eager").eval()
-    return model, AutoTokenizer.from_pretrained(path)
+    model = GPT2LMHeadModel.from_pretrained(path, attn_implementation="eager", trust_remote_code=False).eval()
+    return model, AutoTokenizer.from_pretrained(path, trust_remote_code=False)
 
 
 def verdict(outcome: Feedback) -> bool:
@@ -69,7 +69,7 @@ def test_empty_text_and_sdpa_model_give_clear_errors(gpt2):
     model, tokenizer = gpt2
     with pytest.raises(ValueError, match="empty"):
         ex.attention_maps(model, tokenizer, "")
-    sdpa = GPT2LMHeadModel.from_pretrained(standins.build("generation")).eval()
+    sdpa = GPT2LMHeadModel.from_pretrained(standins.build("generation"), trust_remote_code=False).eval()
     with pytest.raises(ValueError, match="attn_implementation='eager'"):
         ex.attention_maps(sdpa, tokenizer, "hello there")
 
@@ -236,7 +236,7 @@ def test_head_weights_forbidden_calls(gpt2):
 
 def test_head_weights_needs_eager(gpt2):
     _, tokenizer = gpt2
-    sdpa = GPT2LMHeadModel.from_pretrained(standins.build("generation")).eval()
+    sdpa = GPT2LMHeadModel.from_pretrained(standins.build("generation"), trust_remote_code=False).eval()
     wrong_with(ex.check_head_weights(make_head_weights(), sdpa, tokenizer), "eager")
 
 
