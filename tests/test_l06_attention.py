@@ -142,6 +142,7 @@ def test_mask_right_with_inf_or_min():
     (lambda n: torch.zeros(n, n).masked_fill(~torch.tril(torch.ones(n, n, dtype=torch.bool), -1),
                                              float("-inf")), ["diagonal"]),
     (lambda n: good_mask(n).clamp(min=-1.0), ["not negative enough"]),
+    (lambda n: good_mask(n) + 0.5, ["not 0 on and below the diagonal", "torch.tril"]),
     (lambda n: good_mask(n)[None], ["shape"]),
     (lambda n: torch.tril(torch.ones(n, n, dtype=torch.long)), ["dtype"]),
     (lambda n: course_attention.causal_mask(n), ["causal_mask", "rules out"]),

@@ -242,7 +242,7 @@ def check_causal_mask(fn: Any) -> Feedback:
                  "negative enough for softmax to give exactly 0", "use float('-inf') or "
                  "torch.finfo(torch.float32).min")
         fail(f"my_causal_mask({n}) is not 0 on and below the diagonal and -inf above it",
-             "torch.zeros(n, n).masked_fill(~torch.tril(torch.ones(n, n, dtype=torch.bool)), float('-inf'))")
+             "0.0 on and below the diagonal (where torch.tril keeps ones), float('-inf') above it")
     return right(f"additive causal masks for n = {', '.join(map(str, MASK_SIZES))}: 0 where a "
                  "query may look, -inf where it may not")
 
