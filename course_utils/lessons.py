@@ -60,6 +60,11 @@ LESSONS: tuple[Lesson, ...] = (
            "T5 logits without labels, teacher forcing, greedy decoding by hand with a KV cache that "
            "matches `generate()`",
            80, ("t5",), "l05_t5_decoding"),
+    Lesson("06", "06_attention", "Attention and the transformer block",
+           "One attention head, a whole block and the whole GPT-2 rebuilt from its own weights and "
+           "matched to the model; causal and padding masks measured; attention heatmaps; parameter "
+           "counts",
+           75, ("generation",), "l06_attention"),
 )
 
 
