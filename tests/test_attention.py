@@ -1,4 +1,5 @@
-"""course_utils.attention against GPT-2's own modules: every helper equal to the library, number for number."""
+"""course_utils.attention against GPT-2's own modules: every helper equal to the library, number
+for number."""
 
 from __future__ import annotations
 
@@ -144,10 +145,12 @@ def test_forward_by_hand_left_padded_equals_each_text_alone(gpt2):
             assert relative_gap(logits[row, -alone.shape[0]:], alone) < 1e-5
         unmasked = forward_by_hand(model, batch["input_ids"])[1]
     assert relative_gap(logits, theirs) < 1e-5
-    assert relative_gap(unmasked[0, -3:], logits[0, -3:]) > 1e-3  # no mask: pads leak in (and positions shift)
+    # no mask: pads leak in (and positions shift)
+    assert relative_gap(unmasked[0, -3:], logits[0, -3:]) > 1e-3
 
 
-@pytest.mark.parametrize("n_embd,n_head,n_inner", [(64, 2, None), (48, 4, None), (40, 5, 100), (768, 12, None)])
+@pytest.mark.parametrize("n_embd,n_head,n_inner",
+                         [(64, 2, None), (48, 4, None), (40, 5, 100), (768, 12, None)])
 def test_block_parameter_counts_match_the_module(n_embd, n_head, n_inner):
     config = GPT2Config(n_embd=n_embd, n_head=n_head, n_inner=n_inner)
     block = GPT2Block(config)

@@ -182,7 +182,8 @@ def make_head_weights(scale="sqrt", mask="before", layer_norm=True, swap=False, 
             q, k = q[..., cols], k[..., cols]
         if swap:
             q, k = k, q
-        divisor = {"sqrt": math.sqrt(head_dim), "none": 1.0, "width": math.sqrt(width), "dim": head_dim}[scale]
+        divisor = {"sqrt": math.sqrt(head_dim), "none": 1.0, "width": math.sqrt(width),
+                   "dim": head_dim}[scale]
         scores = q @ k.transpose(-1, -2) / divisor
         m = good_mask(x.shape[1])
         if mask == "before":
@@ -275,7 +276,8 @@ def make_block(scale=True, transposed_proj=False, merge="right", mask="before"):
                   "dim first": lambda: mixed.permute(0, 2, 3, 1).reshape(batch, tokens, width)}[merge]()
         proj = attn.c_proj.weight.T if transposed_proj else attn.c_proj.weight
         x = x + merged @ proj + attn.c_proj.bias
-        return x + mlp.act(block.ln_2(x) @ mlp.c_fc.weight + mlp.c_fc.bias) @ mlp.c_proj.weight + mlp.c_proj.bias
+        inner = mlp.act(block.ln_2(x) @ mlp.c_fc.weight + mlp.c_fc.bias)
+        return x + inner @ mlp.c_proj.weight + mlp.c_proj.bias
     return my_block
 
 

@@ -188,7 +188,8 @@ def _name_mistake(answer: torch.Tensor, variants: dict[str, torch.Tensor]) -> Op
 def _mask(n: int, like: torch.Tensor) -> torch.Tensor:
     """The additive causal mask, written here again so the references never enter course_utils.attention."""
     keep = torch.tril(torch.ones(n, n, dtype=torch.bool, device=like.device))
-    return torch.zeros(n, n, dtype=like.dtype, device=like.device).masked_fill(~keep, torch.finfo(like.dtype).min)
+    zeros = torch.zeros(n, n, dtype=like.dtype, device=like.device)
+    return zeros.masked_fill(~keep, torch.finfo(like.dtype).min)
 
 
 def _gelu_new(x: torch.Tensor) -> torch.Tensor:
@@ -380,8 +381,10 @@ def _block_variants(block: Any, x: torch.Tensor) -> dict[str, torch.Tensor]:
         "be head 0's head_dim values, then head 1's, ...": _block_variant(block, x, merge="dim first"),
         "you applied the mask after the softmax (zeroing the future), so the weights no longer sum "
         "to 1": _block_variant(block, x, mask="after"),
-        "there is no causal mask: every token attends to later tokens too": _block_variant(block, x, mask="none"),
-        "you used the exact GELU; GPT-2 uses gelu_new, its tanh approximation": _block_variant(block, x, exact_gelu=True),
+        "there is no causal mask: every token attends to later tokens too":
+            _block_variant(block, x, mask="none"),
+        "you used the exact GELU; GPT-2 uses gelu_new, its tanh approximation":
+            _block_variant(block, x, exact_gelu=True),
     }
 
 
