@@ -60,6 +60,10 @@ LESSONS: tuple[Lesson, ...] = (
            "T5 logits without labels, teacher forcing, greedy decoding by hand with a KV cache that "
            "matches `generate()`",
            50, ("t5",), "l05_t5_decoding"),
+    Lesson("08", "08_memory_and_precision", "Memory, precision and device maps",
+           "Will it fit? Parameters and bytes from a config on the meta device, fp32/bf16/fp16 "
+           "compared, device maps with offload to CPU or disk, a 7B model planned for a budget",
+           50, ("generation",), "l08_memory_and_precision"),
 )
 
 
