@@ -7,7 +7,7 @@ import tempfile
 import pytest
 import torch
 from accelerate import init_empty_weights
-from accelerate.utils import compute_module_sizes
+from accelerate.utils import calculate_maximum_sizes, compute_module_sizes
 from transformers import AutoModelForCausalLM
 
 from conftest import load_standin
@@ -100,8 +100,9 @@ def test_calling_the_course_helper_is_noticed():
 def models():
     in_memory, tokenizer = load_standin("generation", AutoModelForCausalLM)
     sizes = compute_module_sizes(in_memory)
+    largest = calculate_maximum_sizes(in_memory)[1][0]
     offloaded = AutoModelForCausalLM.from_pretrained(
-        standins.build("generation"), device_map="auto", max_memory={"cpu": sizes[""] // 2},
+        standins.build("generation"), device_map="auto", max_memory={"cpu": sizes[""] // 2 + largest},
         offload_folder=tempfile.mkdtemp(), trust_remote_code=False)
     inputs = tokenizer("Offloading moves the weights, not the", return_tensors="pt")
     return in_memory, offloaded, sizes, inputs
