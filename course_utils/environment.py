@@ -94,6 +94,7 @@ def bound_the_hub() -> None:
 
 def setup(seed: int = 0) -> torch.device:
     """Pick the device, seed, print versions and tier in a few lines; return the device."""
+    from .precision import pick_dtype
     from .registry import active_tier
 
     quiet_progress_bars()
@@ -104,6 +105,7 @@ def setup(seed: int = 0) -> torch.device:
     where = "Colab" if in_colab() else "local"
     print(f"device: {device.type} | {where} | seed {seed} | "
           f"transformers {versions['transformers']}, torch {versions['torch']}")
+    print(f"dtype: {pick_dtype(device)}")
     for line in version_warnings(versions):
         print(f"[course] warning: {line}")
     tier = active_tier()

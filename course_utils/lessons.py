@@ -65,6 +65,10 @@ LESSONS: tuple[Lesson, ...] = (
            "matched to the model; causal and padding masks measured; attention heatmaps; parameter "
            "counts",
            75, ("generation",), "l06_attention"),
+    Lesson("08", "08_memory_and_precision", "Memory, precision and device maps",
+           "Will it fit? Parameters and bytes from a config on the meta device, fp32/bf16/fp16 "
+           "compared, device maps with offload to CPU or disk, a 7B model planned for a budget",
+           50, ("generation",), "l08_memory_and_precision"),
 )
 
 
