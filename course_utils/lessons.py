@@ -60,6 +60,11 @@ LESSONS: tuple[Lesson, ...] = (
            "T5 logits without labels, teacher forcing, greedy decoding by hand with a KV cache that "
            "matches `generate()`",
            50, ("t5",), "l05_t5_decoding"),
+    Lesson("09", "09_fine_tuning", "Fine-tuning by hand",
+           "all-MiniLM-L6-v2 fine-tuned into a review classifier: a padding collator, AdamW with "
+           "warm-up and clipping, accelerate's Accelerator, loss curves, a confusion matrix, a frozen "
+           "encoder, a learning rate too high, and a reloaded pipeline",
+           50, ("features",), "l09_fine_tuning"),
 )
 
 
