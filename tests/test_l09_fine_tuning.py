@@ -150,12 +150,6 @@ def good_accuracy(model, loader):
     return right / total
 
 
-def train_mode(model, loader):
-    model.train()
-    return good_accuracy.__wrapped__(model, loader) if hasattr(good_accuracy, "__wrapped__") else \
-        _accuracy_without_eval(model, loader)
-
-
 def _accuracy_without_eval(model, loader):
     right = total = 0
     for batch in loader:
@@ -189,7 +183,7 @@ def test_accuracy_right(tokenizer):
 
 @pytest.mark.parametrize("fn, words", [(_accuracy_without_eval, "train mode"),
                                        (no_mask, "without the attention_mask"),
-                                       (lambda m, l: 100 * good_accuracy(m, l), "percentage")])
+                                       (lambda model, loader: 100 * good_accuracy(model, loader), "percentage")])
 def test_accuracy_mistakes_are_named(tokenizer, fn, words):
     feedback = ex.check_accuracy(fn, tokenizer)
     assert not feedback.correct and words in feedback.message, feedback

@@ -14,7 +14,6 @@ from typing import Any, Callable
 
 import pandas as pd
 import torch
-import torch.nn.functional as F
 
 from ..feedback import Feedback, expect_callable, expect_int, expect_number, fail, guarded, right
 from ..training import LABELS
