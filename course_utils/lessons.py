@@ -69,6 +69,11 @@ LESSONS: tuple[Lesson, ...] = (
            "Will it fit? Parameters and bytes from a config on the meta device, fp32/bf16/fp16 "
            "compared, device maps with offload to CPU or disk, a 7B model planned for a budget",
            50, ("generation",), "l08_memory_and_precision"),
+    Lesson("09", "09_fine_tuning", "Fine-tuning by hand",
+           "all-MiniLM-L6-v2 fine-tuned into a review classifier: a padding collator, AdamW with "
+           "warm-up and clipping, accelerate's Accelerator, loss curves, a confusion matrix, a frozen "
+           "encoder, a learning rate too high, and a reloaded pipeline",
+           50, ("features",), "l09_fine_tuning"),
 )
 
 
