@@ -155,6 +155,8 @@ def plot_beam_tree(tree: pd.DataFrame, ax: Any = None) -> Any:
     ax.set_ylabel("rank among the step's candidates (0 = best)")
     ax.set_title("beam tree: label = token and summed log-probability")
     ax.invert_yaxis()
-    ax.set_xticks(range(0, int(tree["step"].max()) + 1 if len(tree) else 1))
+    last = int(tree["step"].max()) if len(tree) else 1
+    ax.set_xticks(range(0, last + 1))
+    ax.set_xlim(-0.2, last + 0.9)  # room for the last column's labels
     ax.legend(loc="lower left", fontsize=8, frameon=False)
     return ax

@@ -60,6 +60,10 @@ LESSONS: tuple[Lesson, ...] = (
            "T5 logits without labels, teacher forcing, greedy decoding by hand with a KV cache that "
            "matches `generate()`",
            50, ("t5",), "l05_t5_decoding"),
+    Lesson("07", "07_kv_cache_and_beam_search", "The KV cache and beam search",
+           "GPT-2's prefill and cached decode steps by hand, left padding with the cache, the "
+           "cache's memory, beam search and repetition controls equal to `generate()`",
+           55, ("generation",), "l07_kv_cache_and_beam_search"),
 )
 
 
