@@ -15,7 +15,7 @@ import torch
 
 from ..beam_search import beam_search, beam_step
 from ..decoding import eos_ids
-from ..feedback import Feedback, a_type, expect_int, expect_number, expect_tensor, fail, guarded, right
+from ..feedback import Feedback, a_type, expect_number, expect_tensor, fail, guarded, right
 from ..kv_cache import cache_bytes_for_config, cache_nbytes, greedy_generate, position_ids_from_mask
 
 PROMPTS = ("After school the children went to", "The weather today is")
@@ -286,7 +286,7 @@ def check_positions(fn: Any, model: Any, tokenizer: Any) -> Feedback:
                  "attention_mask.cumsum(-1) - 1, then the last new_tokens columns")
     # the model: a left-padded cached greedy loop with these positions equals each prompt alone
     enc = left_padded(tokenizer, PADDED_PROMPTS, model.device)
-    ids, mask, cache, new_input, tokens = enc["input_ids"], enc["attention_mask"], None, enc["input_ids"], []
+    mask, cache, new_input, tokens = enc["attention_mask"], None, enc["input_ids"], []
     with torch.no_grad():
         for _ in range(4):
             positions = fn(mask, new_input.shape[1]).to(model.device)
