@@ -65,6 +65,10 @@ LESSONS: tuple[Lesson, ...] = (
            "matched to the model; causal and padding masks measured; attention heatmaps; parameter "
            "counts",
            75, ("generation",), "l06_attention"),
+    Lesson("07", "07_kv_cache_and_beam_search", "The KV cache and beam search",
+           "GPT-2's prefill and cached decode steps by hand, left padding with the cache, the "
+           "cache's memory, beam search and repetition controls equal to `generate()`",
+           55, ("generation",), "l07_kv_cache_and_beam_search"),
     Lesson("08", "08_memory_and_precision", "Memory, precision and device maps",
            "Will it fit? Parameters and bytes from a config on the meta device, fp32/bf16/fp16 "
            "compared, device maps with offload to CPU or disk, a 7B model planned for a budget",
