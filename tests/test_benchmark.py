@@ -91,3 +91,27 @@ def test_readme_update_replaces_only_the_marked_block(bench):
     new = bench.readme_with_results(readme, report)
     assert new.startswith("intro\n") and new.endswith(f"{bench.README_END}\nafter\n")
     assert "old table" not in new and "| a |" in new and "(Benchmark 2026-01-02 03:04," in new
+
+
+def test_gpt2_decoding_rows_read_the_childs_result(bench, monkeypatch):
+    result = {"cached": 1.2, "generate": 1.0, "uncached": 3.6, "cached_vs_generate": 1.2,
+              "uncached_vs_cached": 3.0, "same_cached_generate": True, "same_cached_uncached": True,
+              "new_tokens": 48, "prompt_tokens": 20, "threads": 1, "n_embd": 768, "goal": 1.3}
+    seen = {}
+
+    def fake_run(cmd, env, cwd, timeout, include_root=False):
+        seen["cmd"] = cmd
+        import json
+        return bench.Measured(0, 5.0, 5.0, 2**30, "noise\nRESULT " + json.dumps(result) + "\n")
+
+    monkeypatch.setattr(bench, "run_measured", fake_run)
+    loop, cache = bench.bench_gpt2_decoding(reps=3, threads=1)
+    assert seen["cmd"][1].endswith("bench_gpt2_cache.py") and "--reps" in seen["cmd"]
+    assert loop.result == "1.20× pass" and "same tokens" in loop.note and "n_embd 768" in loop.note
+    assert cache.result == "3.00× faster"
+    result.update(same_cached_generate=False)  # fast enough, but other tokens: not a pass
+    loop, _ = bench.bench_gpt2_decoding(reps=3, threads=1)
+    assert loop.result == "1.20× over" and "TOKENS DIFFER" in loop.note
+    result.update(cached_vs_generate=1.5, same_cached_generate=True)  # same tokens, too slow
+    loop, _ = bench.bench_gpt2_decoding(reps=3, threads=1)
+    assert loop.result == "1.50× over"

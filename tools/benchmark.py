@@ -283,6 +283,35 @@ def bench_decoding(reps: int, threads: int) -> list[Row]:
         Row("cached vs uncached decoding", f"{r['cached']:.2f} s vs {r['uncached']:.2f} s", "",
             "", f"{speedup:.2f}× faster", "greedy_decode(use_cache=True) vs use_cache=False; "
             + agree),
+        *bench_gpt2_decoding(reps, threads),
+    ]
+
+
+GPT2_PROGRAM = Path(__file__).with_name("bench_gpt2_cache.py")  # lesson 07 loop vs generate()
+
+
+def bench_gpt2_decoding(reps: int, threads: int) -> list[Row]:
+    """Lesson 07's cached GPT-2 greedy loop vs generate(), and cached vs uncached, at full size."""
+    names = ("GPT-2 KV-cache loop vs generate()", "GPT-2 cached vs uncached decoding")
+    m = run_measured([sys.executable, str(GPT2_PROGRAM), "--reps", str(reps), "--threads",
+                      str(threads)], bench_env(), ROOT, 1800, include_root=True)
+    found = re.search(r"^RESULT (.*)$", m.out, re.M)
+    if m.status != 0 or not found:
+        return [Row(names[0], result="error", note=last_error(m.out))]
+    r = json.loads(found.group(1))
+    same = r["same_cached_generate"] and r["same_cached_uncached"]
+    agree = "same tokens" if same else "TOKENS DIFFER"
+    ratio = r["cached_vs_generate"]
+    setup = (f"full-size GPT-2 stand-in (n_embd {r['n_embd']}), {r['prompt_tokens']} prompt tokens, "
+             f"{r['new_tokens']} new tokens, best of {reps} interleaved runs, torch threads: "
+             f"{r['threads']}")
+    return [
+        Row(names[0], f"{r['cached']:.2f} s vs {r['generate']:.2f} s", fmt_gb(m.peak),
+            f"≤ {r['goal']}×", f"{ratio:.2f}× " + ("pass" if ratio <= r["goal"] and same else "over"),
+            f"{agree}; {setup}"),
+        Row(names[1], f"{r['cached']:.2f} s vs {r['uncached']:.2f} s", "", "",
+            f"{r['uncached_vs_cached']:.2f}× faster",
+            "course_utils.kv_cache.greedy_generate with and without the cache; " + agree),
     ]
 
 
