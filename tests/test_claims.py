@@ -40,7 +40,8 @@ def test_a_stand_in_skips_the_claim_with_exactly_one_line(capsys, tmp_path, monk
     log = tmp_path / "claims.jsonl"
     monkeypatch.setenv(checks.CLAIMS_LOG_ENV, str(log))
     called = []
-    assert claim("xx: never evaluated", lambda: called.append(1), model_or_folder=_Model(standin=True)) is None
+    skipped = claim("xx: never evaluated", lambda: called.append(1), model_or_folder=_Model(standin=True))
+    assert skipped is None
     assert called == []
     assert capsys.readouterr().out == ("real-checkpoint claim, checked when the Hub tier is active: "
                                        "xx: never evaluated\n")
@@ -110,7 +111,8 @@ def test_the_summary_counts_and_lists_every_claim(tmp_path, monkeypatch):
 def claims_cell(number: str) -> str:
     """The source of a lesson's real-checkpoint claims cell."""
     notebook = next((ROOT / "notebooks").glob(f"{number}_*.ipynb"))
-    cells = [c for c in nbformat.read(notebook, as_version=4).cells if c.get("id") == f"claims-{number}-checks"]
+    cells = [c for c in nbformat.read(notebook, as_version=4).cells
+             if c.get("id") == f"claims-{number}-checks"]
     assert len(cells) == 1, f"{notebook.name} has no claims cell claims-{number}-checks"
     return cells[0].source
 
