@@ -109,12 +109,14 @@ def test_the_summary_counts_and_lists_every_claim(tmp_path, monkeypatch):
 # ---------------------------------------------------------------- the lessons' own claim cells
 
 def claims_cell(number: str) -> str:
-    """The source of a lesson's real-checkpoint claims cell."""
+    """The source of a lesson's real-checkpoint claim cells (one claim each), in order, as one program."""
     notebook = next((ROOT / "notebooks").glob(f"{number}_*.ipynb"))
     cells = [c for c in nbformat.read(notebook, as_version=4).cells
-             if c.get("id") == f"claims-{number}-checks"]
-    assert len(cells) == 1, f"{notebook.name} has no claims cell claims-{number}-checks"
-    return cells[0].source
+             if c.cell_type == "code" and c.get("id", "").startswith(f"claims-{number}-checks-")]
+    assert cells, f"{notebook.name} has no claim cells claims-{number}-checks-N"
+    assert all(c.source.count("\nclaim(") + c.source.startswith("claim(") == 1 for c in cells), \
+        "one claim per cell"
+    return "\n".join(c.source for c in cells)
 
 
 def real_looking_repos(roles: list[str]) -> list:
