@@ -9,6 +9,7 @@ and the claims fail on random weights, each with a message naming the claim.
 from __future__ import annotations
 
 import json
+import re
 
 import nbformat
 import pytest
@@ -206,3 +207,28 @@ def test_against_the_loopback_hub_the_claims_run_and_fail_naming_the_claim(numbe
     assert first["outcome"] == "failed" and first["claim"].startswith(f"{number} ")
     assert str(failed.value).startswith(f"✗ real-checkpoint claim did not hold: {first['claim']}; observed: ")
     assert "checked when the Hub tier is active" not in capsys.readouterr().out
+
+
+def test_course_test_hub_runs_a_lesson_with_its_claims_and_prints_the_summary(tmp_path):
+    """`./course test --hub` end to end on one lesson, against the loopback Hub (all roles served)."""
+    import os
+    import subprocess
+
+    log = tmp_path / "claims.jsonl"
+    with serve_hub(real_looking_repos(list(registry.REGISTRY))) as server:
+        env = dict(os.environ, HF_ENDPOINT=server.url, HF_HOME=str(tmp_path / "hf"),
+                   COURSE_HUB_DEADLINE_S="30", COURSE_CLAIMS_LOG=str(log))
+        env.pop("COURSE_MODELS", None)  # the command sets it
+        env.pop("PYTEST_XDIST_WORKER", None)
+        run = subprocess.run([str(ROOT / "course"), "test", "--hub", "notebooks/06_attention.ipynb", "-q",
+                              "-p", "no:cacheprovider"], cwd=ROOT, env=env, capture_output=True,
+                             text=True, timeout=240)
+    names = re.findall(r'^claim\("([^"]+)"', claims_cell("06"), flags=re.M)
+    summary = run.stdout[run.stdout.index("real-checkpoint claims:"):]
+    assert run.returncode != 0, run.stdout[-2000:]  # random weights: the claims cannot all hold
+    assert "0 skipped" in summary.splitlines()[0]
+    for name in names:  # every claim was evaluated, each under its own name
+        assert f"held     {name}" in summary or f"failed   {name}" in summary, (name, summary)
+    assert "failed   06 heads: some head puts more than half its weight on the previous token" in summary
+    outcomes = [json.loads(line)["outcome"] for line in log.read_text().splitlines()]
+    assert len(names) == len(outcomes) == 3 and "skipped" not in outcomes
