@@ -220,9 +220,9 @@ def test_course_test_hub_runs_a_lesson_with_its_claims_and_prints_the_summary(tm
                    COURSE_HUB_DEADLINE_S="30", COURSE_CLAIMS_LOG=str(log))
         env.pop("COURSE_MODELS", None)  # the command sets it
         env.pop("PYTEST_XDIST_WORKER", None)
-        run = subprocess.run([str(ROOT / "course"), "test", "--hub", "notebooks/06_attention.ipynb", "-q",
-                              "-p", "no:cacheprovider"], cwd=ROOT, env=env, capture_output=True,
-                             text=True, timeout=240)
+        command = [str(ROOT / "course"), "test", "--hub", "notebooks/06_attention.ipynb",
+                   "-q", "-n", "0", "-p", "no:cacheprovider"]  # one process: no worker start-up
+        run = subprocess.run(command, cwd=ROOT, env=env, capture_output=True, text=True, timeout=240)
     names = re.findall(r'^claim\("([^"]+)"', claims_cell("06"), flags=re.M)
     summary = run.stdout[run.stdout.index("real-checkpoint claims:"):]
     assert run.returncode != 0, run.stdout[-2000:]  # random weights: the claims cannot all hold
