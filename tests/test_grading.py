@@ -10,7 +10,10 @@ from __future__ import annotations
 import copy
 import csv
 import dataclasses
+import os
 import random
+import subprocess
+import tempfile
 from pathlib import Path
 from typing import Any
 
@@ -220,11 +223,39 @@ def test_wall_clock_limit_stops_a_submission(tmp_path: Path) -> None:
                          "stopped"]
 
 
+def _processes_working_in(prefix: str) -> list:
+    """Live processes anywhere on the machine whose working folder starts with `prefix`."""
+    import psutil
+
+    found = []
+    for proc in psutil.process_iter(["pid"]):
+        try:
+            if proc.cwd().startswith(prefix):
+                found.append(proc)
+        except (psutil.Error, OSError):  # gone, or not ours to read
+            continue
+    return found
+
+
+GRADING_WORK = os.path.join(tempfile.gettempdir(), "course-grading-")  # grading.py's mkdtemp prefix
+
+
 def test_no_process_outlives_the_batch(batch01: dict) -> None:
-    psutil = pytest.importorskip("psutil")
-    kernels = [p for p in psutil.Process().children(recursive=True)
-               if "ipykernel" in " ".join(p.cmdline())]
-    assert not kernels, f"kernels still running after grading: {kernels}"
+    # A leaked kernel is re-parented to PID 1, so it is no longer the caller's descendant: look at
+    # every process on the machine that still works inside a grading folder.
+    leaked = _processes_working_in(GRADING_WORK)
+    assert not leaked, f"processes still running in a grading folder: {leaked}"
+
+
+def test_the_leak_check_sees_a_detached_process(tmp_path: Path) -> None:
+    work = Path(tempfile.mkdtemp(prefix="course-grading-", dir=tmp_path))
+    orphan = subprocess.Popen(["sleep", "60"], cwd=work, start_new_session=True)
+    try:
+        assert [p.pid for p in _processes_working_in(str(tmp_path / "course-grading-"))] == \
+            [orphan.pid]
+    finally:
+        orphan.kill()
+        orphan.wait()
 
 
 # ---------------------------------------------------------------------------------------------
