@@ -14,6 +14,7 @@ import os
 import random
 import subprocess
 import tempfile
+import time
 from pathlib import Path
 from typing import Any
 
@@ -248,14 +249,24 @@ def test_no_process_outlives_the_batch(batch01: dict) -> None:
 
 
 def test_the_leak_check_sees_a_detached_process(tmp_path: Path) -> None:
+    import psutil
+
     work = Path(tempfile.mkdtemp(prefix="course-grading-", dir=tmp_path))
-    orphan = subprocess.Popen(["sleep", "60"], cwd=work, start_new_session=True)
+    # double fork, as a leaked kernel: its parent exits, so it is no longer our descendant
+    subprocess.run(["sh", "-c", "setsid sleep 60 >/dev/null 2>&1 &"], cwd=work, check=True,
+                   timeout=10)
+    found = []
     try:
-        assert [p.pid for p in _processes_working_in(str(tmp_path / "course-grading-"))] == \
-            [orphan.pid]
+        for _ in range(50):
+            found = _processes_working_in(str(tmp_path / "course-grading-"))
+            if [p.name() for p in found] == ["sleep"]:  # setsid has exec'd sleep
+                break
+            time.sleep(0.1)
+        assert [p.name() for p in found] == ["sleep"]
+        assert found[0].pid not in {c.pid for c in psutil.Process().children(recursive=True)}
     finally:
-        orphan.kill()
-        orphan.wait()
+        for proc in found:
+            proc.kill()
 
 
 # ---------------------------------------------------------------------------------------------
