@@ -68,9 +68,10 @@ def assert_earns_nothing(lesson: int, question: str, shortcut: str, check: str) 
     namespace = run_until(lesson, f"{question}_test", {f"{question}_answer": shortcut})
     feedback = eval(check, namespace)
     assert not feedback.correct, f"the checker accepted the shortcut: {feedback}"
-    with pytest.raises(AssertionError):
+    # any error in a graded cell costs its points (nbgrader); the control below shows the cell can pass
+    with pytest.raises((AssertionError, ValueError)):
         exec(compile(hidden_tests(lesson, f"{question}_test"), f"{question}_test", "exec"), namespace)
-    return feedback.message
+    return f"{feedback.message} | {feedback.hint}"
 
 
 def assert_source_passes(lesson: int, question: str, check: str) -> None:
@@ -154,3 +155,108 @@ def test_count_function_calls_sees_every_alias_and_restores_the_profiler():
         assert sys.getprofile() is previous
     finally:
         sys.setprofile(None)
+
+
+# ---------------------------------------------------------------- lessons 01-04
+# (lesson, question, the checker call as the graded cell makes it, the shortcut answer, words the
+# checker's message must contain)
+
+SHORTCUTS = [
+    # L01 Q1: greedy decoding asked for 3 sequences (the pipeline would raise; the checker says why)
+    (1, "q1", "ex.check_generation_kwargs(generation_kwargs)",
+     'generation_kwargs = {"max_new_tokens": 50, "num_return_sequences": 3, "do_sample": False}',
+     "greedy"),
+    # L01 Q2: the labels copied as predictions, accuracy typed as 1.0
+    (1, "q2", "ex.check_review_results(reviews, predictions, accuracy, zero_shot)", '''
+reviews = [("These gummy bears are soft and fruity.", "candy"),
+           ("Sour lollipops for the kids.", "candy"),
+           ("My old beagle loves this kibble.", "pet food"),
+           ("Both kittens eat the tuna pouches.", "pet food"),
+           ("Salted almonds for long drives.", "snack"),
+           ("Light crunchy rice crackers today.", "snack")]
+predictions = [label for _, label in reviews]
+accuracy = 1.0
+''', "zero_shot"),
+    # L01 Q4: a removed task name
+    (1, "q4", "ex.check_task_choices(task_choices)", '''
+task_choices = dict(ex.TASK_FOR_PROBLEM)
+task_choices["Continue a story from its first sentence"] = "text2text-generation"
+''', "removed"),
+    # L02 Q1: padding=True (longest), not a fixed length
+    (2, "q1", "ex.check_padded_batch(batch)",
+     'batch = tokenizer(SENTENCES, padding=True, truncation=True, return_tensors="pt")', None),
+    # L02 Q2: the token's text, not the original text's piece (case and accents lost)
+    (2, "q2", "ex.check_token_span(token_span)", '''
+def token_span(encoding, text, index):
+    token = encoding.tokens()[index]
+    return "" if token.startswith("[") else token.replace("##", "")
+''', None),
+    # L02 Q3: the naive prediction typed in: vocabulary + 3 new words
+    (2, "q3", "ex.check_added_tokens(new_len, lakers_id)", '''
+new_len = len(tokenizer) + len(ex.ADDED_WORDS)
+lakers_id = len(tokenizer)
+''', None),
+    # L03 Q1: the padded batch without its attention mask (passed offline before issue 14)
+    (3, "q1", "ex.check_batch_classification(probs, labels, classify(reviews))", '''
+batch = tokenizer(reviews, padding=True, truncation=True, return_tensors="pt").to(device)
+with torch.no_grad():
+    logits = classifier(input_ids=batch["input_ids"]).logits
+probs = torch.softmax(logits, dim=-1)
+labels = [classifier.config.id2label[i] for i in probs.argmax(dim=-1).tolist()]
+''', "attention_mask"),
+    # L03 Q2: a wrapper around the course's pooling, which the task forbids
+    (3, "q2", "ex.check_mean_pool(mean_pool)", '''
+def mean_pool(hidden_states, attention_mask):
+    return cu.pooling.masked_mean_pool(hidden_states, attention_mask)
+''', "masked_mean_pool"),
+    # L03 Q4: a typed constant (the task says not to)
+    (3, "q4", "ex.check_head_counter(count_head_params, fresh)", '''
+def count_head_params(model):
+    return 1155
+''', "constant"),
+    # L04 Q1: probabilities over the top 5 only
+    (4, "q1", "ex.check_top5(top5, model, tokenizer)", '''
+with torch.no_grad():
+    q1_logits = model(**tokenizer(ex.TOPK_PROMPT, return_tensors="pt").to(device)).logits[0, -1]
+q1_top = q1_logits.topk(ex.TOPK_K)
+top5 = pd.DataFrame({"token": [tokenizer.decode([i]) for i in q1_top.indices.tolist()],
+                     "probability": q1_top.values.softmax(-1).tolist()})
+''', None),
+    # L04 Q2: the probability, not its logarithm (its message was unreachable before issue 14)
+    (4, "q2", "ex.check_logprob(logprob, model, tokenizer)", '''
+q2_prompt = tokenizer(ex.CONTINUATION_PROMPT)["input_ids"]
+q2_cont = tokenizer(ex.CONTINUATION)["input_ids"]
+with torch.no_grad():
+    q2_ids = torch.tensor([q2_prompt + q2_cont], device=device)
+    q2_logprobs = model(input_ids=q2_ids).logits[0].log_softmax(-1)
+logprob = math.exp(sum(q2_logprobs[len(q2_prompt) + j - 1, t].item() for j, t in enumerate(q2_cont)))
+''', "not its logarithm"),
+    # L04 Q3: ln_f applied to every hidden state, the last one twice
+    (4, "q3", "ex.check_lens(lens, model, tokenizer)", '''
+with torch.no_grad():
+    q3_inputs = tokenizer(ex.LENS_PROMPT, return_tensors="pt").to(device)
+    q3_states = model(**q3_inputs, output_hidden_states=True).hidden_states
+    lens = torch.stack([model.lm_head(model.transformer.ln_f(h[0, -1])) for h in q3_states])
+''', None),
+    # L04 Q4: right padding with default position ids
+    (4, "q4", "ex.check_padded_batch(batch, position_ids, model, tokenizer)", '''
+tokenizer.pad_token = tokenizer.eos_token
+tokenizer.padding_side = "right"
+batch = tokenizer(list(ex.PAD_TEXTS), padding=True, return_tensors="pt")
+position_ids = torch.arange(batch["input_ids"].shape[1]).expand_as(batch["input_ids"])
+''', None),
+]
+
+
+@pytest.mark.parametrize("lesson,question,check,shortcut,words", SHORTCUTS,
+                         ids=[f"l{c[0]:02d}-{c[1]}" for c in SHORTCUTS])
+def test_lessons_01_to_04_shortcuts_earn_nothing(lesson, question, check, shortcut, words):
+    message = assert_earns_nothing(lesson, question, shortcut, check)
+    if words:
+        assert words in message, message
+
+
+@pytest.mark.parametrize("lesson,question,check", [c[:3] for c in SHORTCUTS],
+                         ids=[f"l{c[0]:02d}-{c[1]}" for c in SHORTCUTS])
+def test_lessons_01_to_04_source_answers_pass(lesson, question, check):
+    assert_source_passes(lesson, question, check)

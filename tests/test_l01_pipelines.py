@@ -138,3 +138,15 @@ def test_model_id_accepts_hub_syntax_with_or_without_namespace(model_id):
 def test_model_id_rejects_what_cannot_be_an_id(model_id):
     feedback = ex.check_model_id(model_id)
     assert not feedback.correct and "cannot be a Hub id" in feedback.message, feedback
+
+
+def test_review_results_given_the_classifier_reject_copied_labels():
+    """Issue 14: predictions copied from the labels (accuracy 1.0) passed the checker."""
+    def classifier(texts, candidate_labels):
+        return [{"labels": ["snack", "candy", "pet food"], "scores": [0.5, 0.3, 0.2]} for _ in texts]
+
+    copied = [label for _, label in REVIEWS]
+    outcome = ex.check_review_results(REVIEWS, copied, 1.0, classifier)
+    assert not outcome.correct and "zero_shot ranks" in outcome.message, outcome
+    assert ex.check_review_results(REVIEWS, ["snack"] * 6, 2 / 6, classifier).correct
+    assert ex.check_review_results(REVIEWS, copied, 1.0).correct  # without the classifier: arithmetic only

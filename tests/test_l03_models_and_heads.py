@@ -208,9 +208,16 @@ def loop_solution(hidden_states, attention_mask):
 
 
 def test_pool_right():
-    for fn in (solution, loop_solution, ex.masked_mean_pool):
+    for fn in (solution, loop_solution):
         outcome = ex.check_mean_pool(fn)
         assert outcome.correct, (fn.__name__, outcome)
+
+
+def test_pool_calling_the_course_pooling_is_refused():
+    """The task says "without calling cu.pooling": the function itself and a wrapper both fail."""
+    for fn in (ex.masked_mean_pool, lambda h, m: ex.masked_mean_pool(h, m)):
+        outcome = ex.check_mean_pool(fn)
+        assert not outcome.correct and "masked_mean_pool" in outcome.message, outcome
 
 
 @pytest.mark.parametrize("fn,words", [

@@ -98,12 +98,26 @@ def check_accuracy(predictions: Any, truth: Sequence[str], accuracy: Any) -> Fee
 
 
 @guarded
-def check_review_results(reviews: Any, predictions: Any, accuracy: Any) -> Feedback:
-    """Question 2: the labelled reviews, then predictions and accuracy computed from them."""
+def check_review_results(reviews: Any, predictions: Any, accuracy: Any, classifier: Any = None) -> Feedback:
+    """Question 2: the labelled reviews, then predictions and accuracy computed from them.
+
+    Given the zero-shot `classifier`, the predictions must be its top labels (not, say, a copy of
+    the labels you wrote).
+    """
     feedback = check_reviews(reviews)
     if not feedback.correct:
         return feedback
-    return check_accuracy(predictions, [label for _, label in reviews], accuracy)
+    feedback = check_accuracy(predictions, [label for _, label in reviews], accuracy)
+    if not feedback.correct or classifier is None:
+        return feedback
+    results = classifier([text for text, _ in reviews], candidate_labels=list(REVIEW_LABELS))
+    top = [result["labels"][0] for result in results]
+    differ = [i for i, (p, t) in enumerate(zip(predictions, top)) if p != t]
+    if differ:
+        fail(f"predictions[{differ[0]}] is {predictions[differ[0]]!r}, but zero_shot ranks "
+             f"{top[differ[0]]!r} first ({len(differ)} of {len(top)} differ)",
+             "predictions must come from zero_shot: result['labels'][0] for each review")
+    return feedback
 
 
 _HUB_ID = re.compile(r"(?:[A-Za-z0-9](?:[\w.-]{0,94}[A-Za-z0-9])?/)?[A-Za-z0-9](?:[\w.-]{0,94}[A-Za-z0-9])?",

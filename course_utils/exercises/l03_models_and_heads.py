@@ -15,6 +15,7 @@ import torch
 from ..feedback import (Feedback, expect_callable, expect_int, expect_tensor, expect_type, fail,
                         guarded, match_choice, right, wrong)
 from ..pooling import masked_mean_pool
+from ..probes import count_function_calls
 
 # ---------------------------------------------------------------- question 1: a batch by hand
 
@@ -124,7 +125,11 @@ def check_mean_pool(mean_pool: Any) -> Feedback:
     expect_callable(mean_pool, "mean_pool", "mean_pool(hidden_states, attention_mask)")
     hidden, mask = _pooling_cases()
     hidden_in, mask_in = hidden.clone(), mask.clone()
-    out = mean_pool(hidden_in, mask_in)
+    with count_function_calls(masked_mean_pool=masked_mean_pool) as calls:
+        out = mean_pool(hidden_in, mask_in)
+    if calls["masked_mean_pool"]:
+        fail("mean_pool calls the course's cu.pooling.masked_mean_pool",
+             "write it yourself: multiply by the mask, sum over dim=1, divide by the mask's sum")
     name = "mean_pool(hidden_states, attention_mask)"
     expect_type(out, torch.Tensor, name, hint=None if out is None else "return a torch.Tensor")
     if not (torch.equal(hidden_in, hidden) and torch.equal(mask_in, mask)):
