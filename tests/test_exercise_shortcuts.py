@@ -63,20 +63,28 @@ def hidden_tests(lesson: int, test_id: str) -> str:
     return _python(_hidden(dict(_cells(lesson))[test_id]))
 
 
+# Graded cells whose hidden part checks only a measurement, and whose visible assert grades the choice
+WHOLE_CELL = {(2, "q4")}
+
+
 def assert_earns_nothing(lesson: int, question: str, shortcut: str, check: str) -> str:
     """Feed `shortcut` as question's answer: the checker (`check`, an expression) and hidden tests fail."""
     namespace = run_until(lesson, f"{question}_test", {f"{question}_answer": shortcut})
+    namespace["TWO"] = ["Crunchy peanut pretzels.", "Mint humbugs in a tin."]
     feedback = eval(check, namespace)
     assert not feedback.correct, f"the checker accepted the shortcut: {feedback}"
     # any error in a graded cell costs its points (nbgrader); the control below shows the cell can pass
+    graded = (_python(dict(_cells(lesson))[f"{question}_test"]) if (lesson, question) in WHOLE_CELL
+              else hidden_tests(lesson, f"{question}_test"))
     with pytest.raises((AssertionError, ValueError)):
-        exec(compile(hidden_tests(lesson, f"{question}_test"), f"{question}_test", "exec"), namespace)
+        exec(compile(graded, f"{question}_test", "exec"), namespace)
     return f"{feedback.message} | {feedback.hint}"
 
 
 def assert_source_passes(lesson: int, question: str, check: str) -> None:
     """The control: the source's own answer passes the checker and the hidden tests."""
     namespace = run_until(lesson, f"{question}_test")
+    namespace["TWO"] = ["Crunchy peanut pretzels.", "Mint humbugs in a tin."]
     feedback = eval(check, namespace)
     assert feedback.correct, feedback
     exec(compile(hidden_tests(lesson, f"{question}_test"), f"{question}_test", "exec"), namespace)
@@ -111,6 +119,19 @@ def my_greedy(model, input_ids, attention_mask, max_new_tokens):
 def compare_first_step(model, inputs_a, inputs_b):
     return ex.first_step_comparison(model, inputs_a, inputs_b)
 ''', "first_step_comparison"),
+    "q1": ("ex.check_first_step_logits(first_logits, model, inputs)", '''
+start = torch.full((1, 1), model.config.decoder_start_token_id, device=device)
+with torch.no_grad():
+    first_logits = model(**inputs, decoder_input_ids=start).logits[:, -1, :].softmax(-1)
+''', "probabilities"),
+    "q2": ("ex.check_loss_by_hand(loss_by_hand, model, inputs, labels)", '''
+with torch.no_grad():
+    logits = model(**inputs, labels=labels).logits
+loss_by_hand = F.cross_entropy(logits[:, :-1].reshape(-1, logits.shape[-1]), labels[:, 1:].reshape(-1))
+''', "shifted"),
+    "q6": ("ex.check_rescale_choice(rescale_answer)", '''
+rescale_answer = ex.CHOICES[0]
+''', "order"),
     "q5": ("ex.check_top_candidates(top_candidates, tokenizer)", '''
 from course_utils.decoding import candidate_table
 
@@ -127,7 +148,7 @@ def test_lesson05_shortcuts_earn_nothing(case):
     assert named in message
 
 
-@pytest.mark.parametrize("question", ["q3", "q4", "q5"])
+@pytest.mark.parametrize("question", ["q1", "q2", "q3", "q4", "q5", "q6"])
 def test_lesson05_source_answers_pass(question):
     check = next(c for name, (c, _, _) in L05.items() if name.startswith(question))
     assert_source_passes(5, question, check)
@@ -177,11 +198,26 @@ reviews = [("These gummy bears are soft and fruity.", "candy"),
 predictions = [label for _, label in reviews]
 accuracy = 1.0
 ''', "zero_shot"),
+    # L01 Q3: a table of the right shape whose labels do not come from the classifiers
+    (1, "q3", 'ex.check_comparison(compare_models({"first": zero_shot}, TWO, ex.REVIEW_LABELS), TWO, '
+              '["first"], ex.REVIEW_LABELS, {"first": zero_shot})', '''
+my_model_id = "cross-encoder/nli-distilroberta-base"
+
+
+def compare_models(classifiers, texts, labels):
+    top = zero_shot(list(texts), candidate_labels=list(labels))
+    unlikely = [next(label for label in labels if label != r["labels"][0]) for r in top]
+    return pd.DataFrame({name: unlikely for name in classifiers})
+''', "ranks"),
     # L01 Q4: a removed task name
     (1, "q4", "ex.check_task_choices(task_choices)", '''
 task_choices = dict(ex.TASK_FOR_PROBLEM)
 task_choices["Continue a story from its first sentence"] = "text2text-generation"
 ''', "removed"),
+    # L02 Q4, L03 Q3, L04 Q5: multiple choice, a wrong option
+    (2, "q4", "ex.check_lossless_family(lossless_family)", 'lossless_family = ex.FAMILY_OPTIONS[0]', None),
+    (3, "q3", "ex.check_head_choice(head_class)", 'head_class = "AutoModelForSequenceClassification"', None),
+    (4, "q5", "ex.check_right_padding(right_padding_answer)", 'right_padding_answer = "B"', None),
     # L02 Q1: padding=True (longest), not a fixed length
     (2, "q1", "ex.check_padded_batch(batch)",
      'batch = tokenizer(SENTENCES, padding=True, truncation=True, return_tensors="pt")', None),

@@ -150,3 +150,15 @@ def test_review_results_given_the_classifier_reject_copied_labels():
     assert not outcome.correct and "zero_shot ranks" in outcome.message, outcome
     assert ex.check_review_results(REVIEWS, ["snack"] * 6, 2 / 6, classifier).correct
     assert ex.check_review_results(REVIEWS, copied, 1.0).correct  # without the classifier: arithmetic only
+
+
+def test_comparison_given_the_classifiers_rejects_a_made_up_table():
+    """A table of the right shape with labels not from the classifier passed the checker."""
+    def classifier(texts, candidate_labels):
+        return [{"labels": ["snack", "candy", "pet food"], "scores": [0.5, 0.3, 0.2]} for _ in texts]
+
+    made_up = pd.DataFrame({"a": ["candy", "candy"]})
+    outcome = ex.check_comparison(made_up, ["t1", "t2"], ["a"], ex.REVIEW_LABELS, {"a": classifier})
+    assert not outcome.correct and "ranks" in outcome.message, outcome
+    real = pd.DataFrame({"a": ["snack", "snack"]})
+    assert ex.check_comparison(real, ["t1", "t2"], ["a"], ex.REVIEW_LABELS, {"a": classifier}).correct

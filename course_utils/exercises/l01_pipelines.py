@@ -146,8 +146,11 @@ def check_model_id(model_id: Any) -> Feedback:
 
 @guarded
 def check_comparison(table: Any, texts: Sequence[str], model_names: Sequence[str],
-                     labels: Sequence[str]) -> Feedback:
-    """Question 3b: one row per text, one column per model, each cell a candidate label."""
+                     labels: Sequence[str], classifiers: dict | None = None) -> Feedback:
+    """Question 3b: one row per text, one column per model, each cell a candidate label.
+
+    Given the `classifiers` by name, each column must hold that classifier's top labels.
+    """
     expect_type(table, pd.DataFrame, "the result of compare_models")
     if list(table.columns) != list(model_names):
         fail(f"columns are {list(table.columns)}, expected {list(model_names)}",
@@ -158,6 +161,11 @@ def check_comparison(table: Any, texts: Sequence[str], model_names: Sequence[str
     if strays:
         fail(f"cells contain {sorted(map(str, strays))[:3]}, not candidate labels",
              "each cell is the top label that model gives that text")
+    for name, classifier in (classifiers or {}).items():
+        top = [r["labels"][0] for r in classifier(list(texts), candidate_labels=list(labels))]
+        if list(table[name]) != top:
+            fail(f"column {name!r} is {list(table[name])}, but that classifier ranks {top} first",
+                 "call each classifier on the texts and keep result['labels'][0]")
     return right(f"a {len(texts)} x {len(model_names)} table of top labels")
 
 
