@@ -14,6 +14,8 @@ from __future__ import annotations
 
 import contextlib
 import functools
+import inspect
+import sys
 from dataclasses import dataclass, field
 from typing import Any, Iterator
 
@@ -111,3 +113,21 @@ def forced_tokens(model: Any, script: dict[int, int]) -> Iterator[None]:
         yield
     finally:
         handle.remove()
+
+
+@contextlib.contextmanager
+def count_function_calls(**functions: Any) -> Iterator[dict[str, int]]:
+    """Count calls of each named Python function, however it was imported or bound (by its code)."""
+    codes = {inspect.unwrap(fn).__code__: name for name, fn in functions.items()}
+    counts = {name: 0 for name in functions}
+    previous = sys.getprofile()
+
+    def profiler(frame: Any, event: str, arg: Any) -> None:
+        if event == "call" and frame.f_code in codes:
+            counts[codes[frame.f_code]] += 1
+
+    sys.setprofile(profiler)
+    try:
+        yield counts
+    finally:
+        sys.setprofile(previous)

@@ -20,6 +20,11 @@ REVIEWS = [("soft fruity gummy bears everywhere", "candy"), ("sour lollipops for
     ({**GOOD_KWARGS, "max_new_tokens": 20}, "max_new_tokens is 20"),
     ({**GOOD_KWARGS, "num_return_sequences": 1}, "num_return_sequences is 1"),
     ({**GOOD_KWARGS, "do_sample": False}, "greedy decoding"),
+    ({**GOOD_KWARGS, "do_sample": False, "num_beams": 1}, "greedy decoding"),
+    # beam search returns num_return_sequences <= num_beams different sequences: valid (issue 14)
+    ({**GOOD_KWARGS, "do_sample": False, "num_beams": 3}, "✓ Correct"),
+    ({**GOOD_KWARGS, "do_sample": False, "num_beams": 5}, "✓ Correct"),
+    ({**GOOD_KWARGS, "do_sample": False, "num_beams": 2}, "at most num_beams"),
     (None, "generation_kwargs is None"),
     ([("max_new_tokens", 50)], "is a list, expected a dict"),
 ])
@@ -44,7 +49,7 @@ def test_reviews_and_accuracy():
 def test_model_id_and_comparison():
     assert ex.check_model_id("cross-encoder/nli-distilroberta-base").correct
     assert "course's own" in ex.check_model_id("typeform/distilbert-base-uncased-mnli").message
-    assert "not a Hub name" in ex.check_model_id("bart").message
+    assert "cannot be a Hub id" in ex.check_model_id("bart/").message
     table = pd.DataFrame({"a": ["candy", "snack"], "b": ["snack", "snack"]})
     assert ex.check_comparison(table, ["t1", "t2"], ["a", "b"], ex.REVIEW_LABELS).correct
     assert "columns are" in ex.check_comparison(table, ["t1", "t2"], ["b", "a"], ex.REVIEW_LABELS).message
@@ -115,3 +120,45 @@ def test_fill_mask_explorer_uses_the_models_mask_token():
     assert list(table["token"]) == ["'\\x00'", "' '"]  # a blank filler stays visible
     with pytest.raises(ValueError, match="exactly one blank"):
         ex.fill_mask_table(FakeUnmasker(), "no blank here")
+
+
+@pytest.mark.parametrize("model_id", ["bert-base-uncased", "roberta-large-mnli", "facebook/bart-large-mnli",
+                                      "MoritzLaurer/DeBERTa-v3-base-mnli", "gpt2", "foo/bar", "a.b_c-d"])
+def test_model_id_accepts_hub_syntax_with_or_without_namespace(model_id):
+    """Legacy ids without a namespace still resolve on the Hub; the check reads only the form."""
+    feedback = ex.check_model_id(model_id)
+    assert feedback.correct, feedback
+    assert "form" in feedback.message  # says what it checked: the form, not existence
+
+
+@pytest.mark.parametrize("model_id", ["", "  ", "owner/", "/model", "a/b/c", "has space/model",
+                                      "owner/-model",
+                                      "owner/model.", "a--b", "a..b", "model.git", "café/model",
+                                      "https://huggingface.co/gpt2", "x" * 97])
+def test_model_id_rejects_what_cannot_be_an_id(model_id):
+    feedback = ex.check_model_id(model_id)
+    assert not feedback.correct and "cannot be a Hub id" in feedback.message, feedback
+
+
+def test_review_results_given_the_classifier_reject_copied_labels():
+    """Issue 14: predictions copied from the labels (accuracy 1.0) passed the checker."""
+    def classifier(texts, candidate_labels):
+        return [{"labels": ["snack", "candy", "pet food"], "scores": [0.5, 0.3, 0.2]} for _ in texts]
+
+    copied = [label for _, label in REVIEWS]
+    outcome = ex.check_review_results(REVIEWS, copied, 1.0, classifier)
+    assert not outcome.correct and "zero_shot ranks" in outcome.message, outcome
+    assert ex.check_review_results(REVIEWS, ["snack"] * 6, 2 / 6, classifier).correct
+    assert ex.check_review_results(REVIEWS, copied, 1.0).correct  # without the classifier: arithmetic only
+
+
+def test_comparison_given_the_classifiers_rejects_a_made_up_table():
+    """A table of the right shape with labels not from the classifier passed the checker."""
+    def classifier(texts, candidate_labels):
+        return [{"labels": ["snack", "candy", "pet food"], "scores": [0.5, 0.3, 0.2]} for _ in texts]
+
+    made_up = pd.DataFrame({"a": ["candy", "candy"]})
+    outcome = ex.check_comparison(made_up, ["t1", "t2"], ["a"], ex.REVIEW_LABELS, {"a": classifier})
+    assert not outcome.correct and "ranks" in outcome.message, outcome
+    real = pd.DataFrame({"a": ["snack", "snack"]})
+    assert ex.check_comparison(real, ["t1", "t2"], ["a"], ex.REVIEW_LABELS, {"a": classifier}).correct

@@ -166,6 +166,36 @@ def test_batch_with_the_real_pipeline_and_stand_in():
     assert not ex.check_batch_classification(noisy, labels, reference).correct
 
 
+REVIEWS = ["The battery lasts two full days and the screen is gorgeous.",
+           "It stopped working after a week and support never replied.",
+           "Decent value for the price, though the speakers are tinny.",
+           "Absolutely the best purchase I have made this year!"]
+
+
+def test_batch_without_attention_mask_fails_on_the_stand_in():
+    """Issue 14: the maskless batch passed offline (probability gap 7e-5 under a 1e-4 tolerance)."""
+    from transformers import AutoModelForSequenceClassification, AutoTokenizer, pipeline
+
+    path = standins.build("sentiment")
+    tokenizer = AutoTokenizer.from_pretrained(path)
+    model = AutoModelForSequenceClassification.from_pretrained(path).eval()
+    batch = tokenizer(REVIEWS, padding=True, truncation=True, return_tensors="pt")
+    assert not bool(batch["attention_mask"].all())  # the batch is padded
+    with torch.no_grad():
+        right = model(**batch).logits.softmax(dim=-1)
+        maskless = model(input_ids=batch["input_ids"]).logits.softmax(dim=-1)
+    labels = [model.config.id2label[i] for i in right.argmax(dim=-1).tolist()]
+    reference = pipeline("text-classification", model=str(path))(REVIEWS)
+    scores = torch.tensor([r["score"] for r in reference], dtype=torch.float64)
+    right_gap = (right.double().max(-1).values.log() - scores.log()).abs().max().item()
+    wrong_gap = (maskless.double().max(-1).values.log() - scores.log()).abs().max().item()
+    assert right_gap < ex.LOGPROB_TOLERANCE / 10, right_gap
+    assert wrong_gap > ex.LOGPROB_TOLERANCE * 3, wrong_gap
+    assert ex.check_batch_classification(right, labels, reference).correct
+    outcome = ex.check_batch_classification(maskless, labels, reference)
+    assert not outcome.correct and "attention_mask" in outcome.hint, outcome
+
+
 # ---- question 2: masked mean pooling ------------------------------------------------------------
 
 def solution(hidden_states, attention_mask):
@@ -178,9 +208,16 @@ def loop_solution(hidden_states, attention_mask):
 
 
 def test_pool_right():
-    for fn in (solution, loop_solution, ex.masked_mean_pool):
+    for fn in (solution, loop_solution):
         outcome = ex.check_mean_pool(fn)
         assert outcome.correct, (fn.__name__, outcome)
+
+
+def test_pool_calling_the_course_pooling_is_refused():
+    """The task says "without calling cu.pooling": the function itself and a wrapper both fail."""
+    for fn in (ex.masked_mean_pool, lambda h, m: ex.masked_mean_pool(h, m)):
+        outcome = ex.check_mean_pool(fn)
+        assert not outcome.correct and "masked_mean_pool" in outcome.message, outcome
 
 
 @pytest.mark.parametrize("fn,words", [
@@ -441,3 +478,15 @@ def test_similarity_explorer_text_fallback(minilm, monkeypatch, capsys):
     widgets.explorer(run, {"text": w.Textarea(value="Hello there.\nHi!")}, plot=ex.similarity_heatmap)
     printed = capsys.readouterr().out
     assert "1. Hello there." in printed and "2. Hi!" in printed
+
+
+def test_head_counter_rejects_a_typed_constant(tiny_classifier):
+    """Issue 14: a typed constant passed; the checker now runs the function on other label counts."""
+    def count(model):
+        return model.num_parameters() - model.base_model.num_parameters()
+
+    assert ex.check_head_counter(count, tiny_classifier).correct
+    constant = count(tiny_classifier)
+    outcome = ex.check_head_counter(lambda model: constant, tiny_classifier)
+    assert not outcome.correct and "constant" in outcome.message, outcome
+    assert "function" in ex.check_head_counter(constant, tiny_classifier).message

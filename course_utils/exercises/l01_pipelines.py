@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import re
 from typing import Any, Sequence
 
 import pandas as pd
@@ -36,7 +37,7 @@ def canonical_task(name: str) -> str:
 
 @guarded
 def check_generation_kwargs(kwargs: Any) -> Feedback:
-    """Question 1: keyword arguments for 3 sampled sequences of 50 new tokens each."""
+    """Question 1: keyword arguments for 3 different sequences of 50 new tokens each."""
     expect_type(kwargs, dict, "generation_kwargs")
     if "max_length" in kwargs:
         fail("max_length counts the prompt's tokens too",
@@ -46,9 +47,15 @@ def check_generation_kwargs(kwargs: Any) -> Feedback:
              "max_new_tokens=50 asks for 50 new tokens")
     if kwargs.get("num_return_sequences") != 3:
         fail(f"num_return_sequences is {kwargs.get('num_return_sequences')!r}, expected 3")
+    beams = kwargs.get("num_beams", 1)
     if kwargs.get("do_sample", True) is not True:
-        fail("greedy decoding (do_sample=False) can return only one sequence",
-             "sample instead: do_sample=True (the pipeline's default)")
+        if not isinstance(beams, int) or beams <= 1:
+            fail("greedy decoding (do_sample=False, num_beams=1) can return only one sequence",
+                 "sample instead (do_sample=True, the pipeline's default), or search with num_beams >= 3")
+        if beams < 3:
+            fail(f"beam search with num_beams={beams} keeps only {beams} sequences, and you ask for 3",
+                 "num_return_sequences can be at most num_beams")
+        return right(f"beam search with {beams} beams returns its 3 best sequences of 50 new tokens")
     return right("3 sampled sequences of 50 new tokens each")
 
 
@@ -91,30 +98,59 @@ def check_accuracy(predictions: Any, truth: Sequence[str], accuracy: Any) -> Fee
 
 
 @guarded
-def check_review_results(reviews: Any, predictions: Any, accuracy: Any) -> Feedback:
-    """Question 2: the labelled reviews, then predictions and accuracy computed from them."""
+def check_review_results(reviews: Any, predictions: Any, accuracy: Any, classifier: Any = None) -> Feedback:
+    """Question 2: the labelled reviews, then predictions and accuracy computed from them.
+
+    Given the zero-shot `classifier`, the predictions must be its top labels (not, say, a copy of
+    the labels you wrote).
+    """
     feedback = check_reviews(reviews)
     if not feedback.correct:
         return feedback
-    return check_accuracy(predictions, [label for _, label in reviews], accuracy)
+    feedback = check_accuracy(predictions, [label for _, label in reviews], accuracy)
+    if not feedback.correct or classifier is None:
+        return feedback
+    results = classifier([text for text, _ in reviews], candidate_labels=list(REVIEW_LABELS))
+    top = [result["labels"][0] for result in results]
+    differ = [i for i, (p, t) in enumerate(zip(predictions, top)) if p != t]
+    if differ:
+        fail(f"predictions[{differ[0]}] is {predictions[differ[0]]!r}, but zero_shot ranks "
+             f"{top[differ[0]]!r} first ({len(differ)} of {len(top)} differ)",
+             "predictions must come from zero_shot: result['labels'][0] for each review")
+    return feedback
+
+
+_HUB_ID = re.compile(r"(?:[A-Za-z0-9](?:[\w.-]{0,94}[A-Za-z0-9])?/)?[A-Za-z0-9](?:[\w.-]{0,94}[A-Za-z0-9])?",
+                     flags=re.ASCII)
+
+
+def is_hub_id(text: str) -> bool:
+    """Whether `text` is written like a Hub repo id ('model' or 'owner/model'); not whether it exists."""
+    return (bool(_HUB_ID.fullmatch(text)) and "--" not in text and ".." not in text
+            and not text.endswith(".git"))
 
 
 @guarded
 def check_model_id(model_id: Any) -> Feedback:
     """Question 3a: the Hub name of another zero-shot model."""
     expect_type(model_id, str, "my_model_id")
-    parts = model_id.strip().split("/")
-    if len(parts) != 2 or not all(parts):
-        fail(f"{model_id!r} is not a Hub name like 'owner/model'")
+    if not is_hub_id(model_id.strip()):
+        fail(f"{model_id!r} cannot be a Hub id",
+             "a Hub id is 'model' or 'owner/model': letters, digits, '-', '_' and '.', at most 96 "
+             "characters per part, no '--' or '..'")
     if model_id.strip() == REGISTRY["zero-shot"].hub_id:
         fail("that is the course's own model", "pick a different zero-shot model")
-    return right(f"{model_id} names a Hub checkpoint (load it in Colab to compare)")
+    return right(f"{model_id} is written like a Hub id; whether it exists shows only when Colab "
+                 "loads it (this check reads the form, not the Hub)")
 
 
 @guarded
 def check_comparison(table: Any, texts: Sequence[str], model_names: Sequence[str],
-                     labels: Sequence[str]) -> Feedback:
-    """Question 3b: one row per text, one column per model, each cell a candidate label."""
+                     labels: Sequence[str], classifiers: dict | None = None) -> Feedback:
+    """Question 3b: one row per text, one column per model, each cell a candidate label.
+
+    Given the `classifiers` by name, each column must hold that classifier's top labels.
+    """
     expect_type(table, pd.DataFrame, "the result of compare_models")
     if list(table.columns) != list(model_names):
         fail(f"columns are {list(table.columns)}, expected {list(model_names)}",
@@ -125,6 +161,11 @@ def check_comparison(table: Any, texts: Sequence[str], model_names: Sequence[str
     if strays:
         fail(f"cells contain {sorted(map(str, strays))[:3]}, not candidate labels",
              "each cell is the top label that model gives that text")
+    for name, classifier in (classifiers or {}).items():
+        top = [r["labels"][0] for r in classifier(list(texts), candidate_labels=list(labels))]
+        if list(table[name]) != top:
+            fail(f"column {name!r} is {list(table[name])}, but that classifier ranks {top} first",
+                 "call each classifier on the texts and keep result['labels'][0]")
     return right(f"a {len(texts)} x {len(model_names)} table of top labels")
 
 

@@ -15,8 +15,11 @@ import torch
 from ..feedback import (Feedback, expect_callable, expect_int, expect_tensor, expect_type, fail,
                         guarded, match_choice, right, wrong)
 from ..pooling import masked_mean_pool
+from ..probes import count_function_calls
 
 # ---------------------------------------------------------------- question 1: a batch by hand
+
+LOGPROB_TOLERANCE = 2e-5  # on log-probabilities: the right batch is within 1e-7, a maskless one 1.5e-4 off
 
 
 def _label_names(labels: Any) -> list:
@@ -58,12 +61,15 @@ def check_batch_classification(probs: Any, labels: Any, reference: Sequence[dict
             fail("each column of probs sums to 1, not each row: the softmax ran across "
                  "the texts (dim=0)", "use softmax over the labels axis, dim=-1")
         fail("the rows of probs do not sum to 1", "apply torch.softmax(logits, dim=-1)")
-    expected = torch.tensor([float(r["score"]) for r in reference], dtype=p.dtype)
-    top = p.max(dim=-1).values
+    # Log-probabilities, not probabilities: a random stand-in sits near 0.5, where leaving out the
+    # attention mask moves a probability by only 7e-5 but its log by 1.5e-4; the right method is
+    # within 1e-7 (tests/test_l03_models_and_heads.py measures both on the stand-in).
+    expected = torch.tensor([float(r["score"]) for r in reference], dtype=p.dtype).log()
+    top = p.max(dim=-1).values.clamp_min(1e-300).log()
     gap = (top - expected).abs().max().item()
-    if gap > 1e-4:
-        fail(f"probs are valid probabilities, but their top scores differ from the "
-             f"pipeline's by up to {gap:.3g}",
+    if gap > LOGPROB_TOLERANCE:
+        fail(f"probs are valid probabilities, but the log of their top scores differs from the "
+             f"pipeline's by up to {gap:.3g} (tolerance {LOGPROB_TOLERANCE:g})",
              "tokenize all texts in one call with padding=True and pass the "
              "attention_mask too (model(**inputs)); keep the model in eval mode")
     names = _label_names(labels)
@@ -119,7 +125,11 @@ def check_mean_pool(mean_pool: Any) -> Feedback:
     expect_callable(mean_pool, "mean_pool", "mean_pool(hidden_states, attention_mask)")
     hidden, mask = _pooling_cases()
     hidden_in, mask_in = hidden.clone(), mask.clone()
-    out = mean_pool(hidden_in, mask_in)
+    with count_function_calls(masked_mean_pool=masked_mean_pool) as calls:
+        out = mean_pool(hidden_in, mask_in)
+    if calls["masked_mean_pool"]:
+        fail("mean_pool calls the course's cu.pooling.masked_mean_pool",
+             "write it yourself: multiply by the mask, sum over dim=1, divide by the mask's sum")
     name = "mean_pool(hidden_states, attention_mask)"
     expect_type(out, torch.Tensor, name, hint=None if out is None else "return a torch.Tensor")
     if not (torch.equal(hidden_in, hidden) and torch.equal(mask_in, mask)):
@@ -221,6 +231,37 @@ def check_head_params(head_params: Any, model: torch.nn.Module) -> Feedback:
              "the head is every child of the model except the body: see model.named_children()")
     fail(f"{head_params:,} is not the number of parameters outside the body",
          "model.num_parameters() minus model.base_model.num_parameters()")
+
+
+def head_variant(model: torch.nn.Module, num_labels: int) -> torch.nn.Module:
+    """A one-layer random model of the same class as `model` with another number of labels."""
+    config = model.config.__class__.from_dict(model.config.to_dict())
+    config.num_labels = num_labels
+    config.id2label = {i: f"LABEL_{i}" for i in range(num_labels)}
+    config.label2id = {v: k for k, v in config.id2label.items()}
+    for name in ("num_hidden_layers", "n_layers"):
+        if hasattr(config, name):
+            setattr(config, name, 1)
+    return type(model)(config).eval()
+
+
+@guarded
+def check_head_counter(count_head_params: Any, model: torch.nn.Module) -> Feedback:
+    """count_head_params(model) vs the head's size on `model` and on variants with 2 and 5 labels."""
+    expect_callable(count_head_params, "count_head_params", "count_head_params(model)")
+    feedback = check_head_params(count_head_params(model), model)
+    if not feedback.correct:
+        return feedback
+    for labels in (5, 2):
+        other = head_variant(model, labels)
+        got, want = count_head_params(other), head_parameter_count(other)
+        if not check_head_params(got, other).correct:
+            fail(f"count_head_params gives {got!r} for the same model with {labels} labels, whose head "
+                 f"has {want:,} parameters: did you type a constant?",
+                 "compute from the model you are given: model.num_parameters() minus "
+                 "model.base_model.num_parameters()")
+    return right(f"count_head_params counts the head of any such model ({head_parameter_count(model):,} "
+                 "parameters here; it also holds with 2 and 5 labels)")
 
 
 # ---------------------------------------------------------------- explorer: sentence similarity

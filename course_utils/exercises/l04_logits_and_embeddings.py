@@ -90,11 +90,11 @@ def check_logprob(logprob: Any, model: torch.nn.Module, tokenizer) -> Feedback:
     if math.isclose(value, expected, abs_tol=1e-3):
         return right(f"log P(continuation | prompt) = {expected:.3f}, the sum over "
                      f"{len(per_token)} tokens")
+    if math.isclose(value, math.exp(expected), rel_tol=1e-3, abs_tol=1e-12):
+        fail("that is the probability, not its logarithm", "take the log (or sum log_softmax values)")
     if value > 0:
         fail(f"{value:.4g} is positive; a log-probability is at most 0",
              "use log_softmax, and sum log-probabilities (not logits)")
-    if math.isclose(value, math.exp(expected), rel_tol=1e-3, abs_tol=1e-12):
-        fail("that is the probability, not its logarithm", "take the log (or sum log_softmax values)")
     if math.isclose(value, expected / len(per_token), abs_tol=1e-3):
         fail("that is the average per token", "sum over the continuation's tokens, do not average")
     if math.isclose(value, expected / math.log(2), abs_tol=1e-3):

@@ -6,21 +6,60 @@ The stepper's view is `course_utils.widgets.stepper_widget`; the probes the chec
 
 from __future__ import annotations
 
+import contextlib
+import inspect
 import math
-from typing import Any
+from typing import Any, Callable, Iterator
 
 import pandas as pd
 import torch
 import torch.nn.functional as F
 
+from .. import decoding
 from ..display import prob_bar_chart
 from ..decoding import candidate_table, eos_ids, first_step_logits
 from ..feedback import (Feedback, a_type, expect_callable, expect_number, expect_shape, expect_type,
                         fail, guarded, match_choice, right, wrong)
-from ..probes import forced_tokens, watch_encoder_decoder
+from ..probes import count_calls, count_function_calls, forced_tokens, watch_encoder_decoder
 
 PROMPTS = ("translate English to German: The weather is nice today.",
            "summarize: The meeting was moved to Friday because two speakers were ill.")
+
+
+def forbidden_functions() -> dict[str, Callable]:
+    """What the answers must not call: generate(), course_utils.decoding's helpers, the references in ex."""
+    from transformers import GenerationMixin
+
+    helpers = {name: fn for name, fn in vars(decoding).items()
+               if inspect.isfunction(fn) and fn.__module__ == decoding.__name__}
+    return {"generate": GenerationMixin.generate, **helpers, "_reference_greedy": _reference_greedy,
+            "first_step_comparison": first_step_comparison, "first_step_table": first_step_table}
+
+
+@contextlib.contextmanager
+def no_shortcuts(model: Any = None) -> Iterator[dict[str, int]]:
+    """Inside the block, count calls of model.generate and of forbidden_functions(); `used` names them."""
+    with contextlib.ExitStack() as stack:
+        counted = stack.enter_context(count_calls(model)) if model is not None else None
+        calls = stack.enter_context(count_function_calls(**forbidden_functions()))
+        used: dict[str, int] = {}
+        try:
+            yield used
+        finally:
+            used.update({name: n for name, n in calls.items() if n})
+            if counted is not None and counted.generate:
+                used["generate"] = max(used.get("generate", 0), counted.generate)
+
+
+def expect_no_shortcuts(used: dict[str, int], who: str) -> None:
+    """Fail when no_shortcuts saw a forbidden call."""
+    if "generate" in used:
+        fail(f"{who} calls generate(): the exercise asks you to write the steps yourself",
+             "call the model (its forward) step by step; do not call model.generate()")
+    if used:
+        names = ", ".join(f"{name}()" for name in sorted(used))
+        fail(f"{who} calls the course's {names}: the checker compares your code with these",
+             "write the computation yourself with the model, torch and the tokenizer")
 
 
 def _close(a: torch.Tensor, b: torch.Tensor, tol: float = 1e-4) -> bool:
@@ -99,8 +138,10 @@ def check_greedy(fn: Any, model: Any, tokenizer: Any, max_new_tokens: int = 6) -
         enc = tokenizer(text, return_tensors="pt").to(model.device)
         with forced_tokens(model, script):
             want_tokens, want_logits = _reference_greedy(model, enc, max_new_tokens)
-        with forced_tokens(model, script), watch_encoder_decoder(model) as calls, torch.no_grad():
+        with forced_tokens(model, script), watch_encoder_decoder(model) as calls, torch.no_grad(), \
+                no_shortcuts(model) as used:
             answer = fn(model, enc["input_ids"], enc["attention_mask"], max_new_tokens)
+        expect_no_shortcuts(used, "my_greedy")
         if not isinstance(answer, tuple) or len(answer) != 2:
             fail(f"my_greedy returned {a_type(answer)}; expected a tuple (tokens, logits)",
                  "end with: return tokens, torch.stack(step_logits)")
@@ -157,7 +198,9 @@ def check_comparison(fn: Any, model: Any, tokenizer: Any) -> Feedback:
     """Does fn(model, inputs_a, inputs_b) return {'cosine', 'kl'} of the first-step distributions?"""
     expect_callable(fn, "compare_first_step", "compare_first_step(model, inputs_a, inputs_b)")
     enc_a, enc_b = (tokenizer(t, return_tensors="pt").to(model.device) for t in PROMPTS)
-    answer = fn(model, enc_a, enc_b)
+    with no_shortcuts(model) as used:
+        answer = fn(model, enc_a, enc_b)
+    expect_no_shortcuts(used, "compare_first_step")
     expect_type(answer, dict, "the returned value")
     missing = {"cosine", "kl"} - set(answer)
     if missing:
@@ -197,7 +240,9 @@ def check_top_candidates(fn: Any, tokenizer: Any, vocab_size: int = 50) -> Feedb
     generator = torch.Generator().manual_seed(5)
     logits = torch.randn(vocab_size, generator=generator) * 3
     for k in (3, 5):
-        table = fn(logits, tokenizer, k)
+        with no_shortcuts() as used:
+            table = fn(logits, tokenizer, k)
+        expect_no_shortcuts(used, "top_candidates")
         expect_type(table, pd.DataFrame, "the returned table")
         missing = {"token", "id", "probability"} - set(table.columns)
         if missing:
