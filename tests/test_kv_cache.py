@@ -8,7 +8,8 @@ import torch
 from transformers import AutoModelForCausalLM, LlamaConfig
 
 from conftest import load_standin
-from course_utils.exercises.l07_kv_cache_and_beam_search import forced_tokens, left_padded
+from course_utils.exercises.l07_kv_cache_and_beam_search import left_padded
+from course_utils.probes import forced_tokens
 from course_utils.kv_cache import (cache_bytes_for_config, cache_nbytes, cache_shapes, greedy_generate,
                                    kv_cache_bytes, position_ids_from_mask)
 

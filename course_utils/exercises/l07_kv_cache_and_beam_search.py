@@ -16,6 +16,7 @@ import torch
 from ..beam_search import beam_search, beam_step
 from ..decoding import eos_ids
 from ..feedback import Feedback, a_type, expect_number, expect_tensor, fail, guarded, right
+from ..probes import forced_tokens  # lm_head forced to given tokens (also ex.forced_tokens)
 from ..kv_cache import cache_bytes_for_config, cache_nbytes, greedy_generate, position_ids_from_mask
 
 PROMPTS = ("After school the children went to", "The weather today is")
@@ -33,27 +34,6 @@ def left_padded(tokenizer: Any, texts: tuple[str, ...], device: Any = "cpu") -> 
 
 
 # ------------------------------------------------------------------ probes (private to this lesson)
-
-@contextlib.contextmanager
-def forced_tokens(model: Any, script: dict[int, int]) -> Iterator[None]:
-    """Inside the block, lm_head call number n (from 0) strongly prefers token script[n]."""
-    calls = {"n": 0}
-
-    def hook(module: Any, args: Any, output: torch.Tensor) -> torch.Tensor:
-        token = script.get(calls["n"])
-        calls["n"] += 1
-        if token is None:
-            return output
-        output = output.clone()
-        output[..., token] += 1e3
-        return output
-
-    handle = model.lm_head.register_forward_hook(hook)
-    try:
-        yield
-    finally:
-        handle.remove()
-
 
 @contextlib.contextmanager
 def watched(model: Any, record: dict[str, list[int]]) -> Iterator[None]:
