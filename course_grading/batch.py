@@ -306,7 +306,7 @@ def grade_many(requests: list[tuple[Path, str, Path]], exercises: Path = EXERCIS
     running: dict[int, subprocess.Popen] = {}
     lock = threading.Lock()
     try:
-        course = course_copy(work / "ro")
+        course = course_copy(work / "ro" / "course")
         cache = model_caches()
         env = kernel_env(settings, cache)
         batches, tasks = [], []

@@ -105,6 +105,8 @@ def _kernel_manager(job: Job, stderr_fd: int, notebook_file: str) -> Any:
                 self._connect_control_socket()
                 self.session.send(self._control_socket, msg)
 
+        interrupt_kernel = _async_interrupt_kernel  # the base class binds its own function here
+
     return SandboxKernelManager(transport="ipc", ip=os.path.join(job.work, "k"),
                                 connection_file=os.path.join(job.work, "kernel.json"))
 
@@ -143,6 +145,13 @@ def _client(nb: Any, km: Any, job: Job, skip: dict[int, str], run: Run) -> Any:
                 run.status[cell_index] = exec_reply.get("content", {}).get("status", "error")
             self._serial += 1  # replied: a pending watchdog leaves this cell alone
             return await super()._check_raise_for_error(cell, cell_index, exec_reply)
+
+        async def _async_check_alive(self) -> None:
+            provisioner = getattr(self.km, "provisioner", None)
+            process = getattr(provisioner, "process", None)
+            if process is not None and process.poll() is not None:  # the sandbox has ended
+                raise DeadKernelError("Kernel died")
+            await super()._async_check_alive()
 
         async def _async_handle_timeout(self, timeout: int, cell: Any = None) -> None:
             if self._index not in run.timeouts:
@@ -251,7 +260,7 @@ def run_once(job: Job, skip: dict[int, str]) -> Run:
         log(f"run: {time.monotonic() - t0:.1f} s")
 
     try:
-        asyncio.run(go())
+        asyncio.run(asyncio.wait_for(go(), timeout=max(1.0, job.submission_timeout)))
     except Exception as err:
         import traceback
 

@@ -105,7 +105,7 @@ def kernel_command(job: Job, connection_file: str, notebook_file: str) -> list[s
         if not prefix.startswith("/usr/") and os.path.isdir(prefix):
             mount("--ro-bind", prefix, prefix)
     mount("--ro-bind", job.course_copy, COURSE)
-    mount("--ro-bind", str(KERNEL_START.parent / "kernel_start.py"), f"{GRADER}/kernel_start.py")
+    mount("--ro-bind", str(Path(job.course_copy).with_name("grader")), GRADER)
     for folder in job.read_only:
         if os.path.isdir(folder):
             mount("--ro-bind", folder, folder)
@@ -123,7 +123,8 @@ def kernel_command(job: Job, connection_file: str, notebook_file: str) -> list[s
 
 
 def course_copy(dest: Path) -> Path:
-    """A read-only copy of the installed course_utils (never the checkout itself) under `dest`."""
+    """A read-only copy of the installed course_utils (never the checkout itself) under `dest`;
+    beside it, `grader/` holds a copy of kernel_start.py."""
     import importlib.util
 
     spec = importlib.util.find_spec("course_utils")
@@ -132,6 +133,9 @@ def course_copy(dest: Path) -> Path:
     src = Path(list(spec.submodule_search_locations)[0])
     target = dest / "course_utils"
     shutil.copytree(src, target, ignore=shutil.ignore_patterns("__pycache__", "*.pyc"))
-    for path in [dest, target, *target.rglob("*")]:
+    grader = dest.with_name("grader")
+    grader.mkdir(parents=True, exist_ok=True)
+    shutil.copy(KERNEL_START, grader / "kernel_start.py")
+    for path in [dest, target, *target.rglob("*"), grader, grader / "kernel_start.py"]:
         path.chmod(0o555 if path.is_dir() else 0o444)
     return dest

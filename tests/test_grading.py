@@ -16,6 +16,7 @@ import os
 import random
 import signal
 import subprocess
+import sys
 import time
 from pathlib import Path
 from typing import Any
@@ -124,17 +125,22 @@ for t in targets:  # edit the course helpers on disk, for every later student
         print("WROTE:", t)
     except OSError:
         pass
-for pattern in ["/**/*.db", "/**/grades.csv", "/**/results.jsonl", {out!r} + "/**/*",
-                {subs!r} + "/**/*.ipynb"]:  # gradebooks, grades, progress files, classmates
-    for t in glob.glob(pattern, recursive=True)[:200]:
-        if t.startswith(("/proc", "/sys", "/home/student", "/tmp")):
-            continue
-        try:
-            with open(t, "r+b") as f:
-                f.write(b"extra_credit=100")
-            print("WROTE:", t)
-        except OSError:
-            pass
+roots = ["/home", "/opt", "/work", "/root", "/srv", "/var", {out!r}, {subs!r},
+         os.path.dirname({out!r}), os.path.dirname({subs!r})]
+for root in roots:  # gradebooks, grades, progress files, classmates: whatever can be found
+    seen = 0
+    for base, dirs, files in os.walk(root):
+        for name in files:
+            t = os.path.join(base, name)
+            seen += 1
+            if seen > 2000 or t.startswith("/home/student"):
+                continue
+            try:
+                with open(t, "r+b") as f:
+                    f.write(b"extra_credit=100")
+                print("WROTE:", t)
+            except OSError:
+                pass
 here = pathlib.Path(course_utils.__file__).resolve().parent.parent
 for t in [here / "exercises" / "source", pathlib.Path({repo!r}) / "exercises" / "source",
           pathlib.Path({subs!r}) / "solution"]:  # the solutions, a classmate's notebook
@@ -142,7 +148,8 @@ for t in [here / "exercises" / "source", pathlib.Path({repo!r}) / "exercises" / 
         print("FOUND:", t)
 for proc in glob.glob("/proc/[0-9]*/cmdline"):
     try:
-        if b".ipynb" in open(proc, "rb").read() or b"course_grading" in open(proc, "rb").read():
+        text = open(proc, "rb").read()
+        if {subs!r}.encode() in text or b"exercises/source" in text or b"pytest" in text:
             print("FOUND:", proc)
     except OSError:
         pass
@@ -296,7 +303,7 @@ def graded(tmp_path_factory: pytest.TempPathFactory) -> Any:
     time.sleep(4)  # the detached writer would strike 3 s after its cell
     by_lesson = {a: {r.source: r for r in rs} for a, rs in zip(ASSIGNMENTS, results)}
     state = {"checkout": (before, checksums(REPO, CHECKOUT_SKIP)), "finished": finished,
-             "subs": (subs_before, checksums(cases["subs"]) if cases else {}),
+             "subs_sums": (subs_before, checksums(cases["subs"]) if cases else {}),
              "inferred": requests[0][1]}
     yield {"lessons": by_lesson, "lesson01": {**cases, **state,
                                                 "results": by_lesson.get("lesson01")}}
@@ -433,7 +440,7 @@ def test_nothing_outside_the_output_folder_changed(batch01: dict) -> None:
     before, after = batch01["checkout"]
     changed = sorted(k for k in set(before) | set(after) if before.get(k) != after.get(k))
     assert not changed, f"the checkout changed during grading: {changed[:10]}"
-    before, after = batch01["subs"]
+    before, after = batch01["subs_sums"]
     assert before == after, "the submissions folder changed during grading"
 
 
@@ -519,11 +526,11 @@ def test_killing_the_grader_keeps_what_was_graded(tmp_path: Path) -> None:
         _write(tmp_path / "subs", student, name, raw=b"")
     _write(tmp_path / "subs", "c", name, rel)
     out = tmp_path / "out"
-    cmd = ["python", "-m", "course_grading", "grade", str(tmp_path / "subs"), "--assignment",
+    cmd = [sys.executable, "-m", "course_grading", "grade", str(tmp_path / "subs"), "--assignment",
            ASSIGNMENTS[0], "--out", str(out), "--jobs", "1"]
     proc = subprocess.Popen(cmd, cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
                             start_new_session=True)
-    deadline = time.monotonic() + 120
+    deadline = time.monotonic() + 300
     while time.monotonic() < deadline and not (out / "grades.csv").exists():
         time.sleep(0.2)
     os.killpg(proc.pid, signal.SIGKILL)
