@@ -101,9 +101,15 @@ def _kernel_manager(job: Job, stderr_fd: int, notebook_file: str) -> Any:
 
         async def _async_interrupt_kernel(self) -> None:
             if self.has_kernel:
+                import zmq
+
                 msg = self.session.msg("interrupt_request", content={})
                 self._connect_control_socket()
-                self.session.send(self._control_socket, msg)
+                self._control_socket.setsockopt(zmq.SNDTIMEO, 2000)  # a broken link never blocks
+                try:
+                    self.session.send(self._control_socket, msg)
+                except zmq.ZMQError:  # the kernel cannot be reached: end it
+                    await self.provisioner.kill()
 
         interrupt_kernel = _async_interrupt_kernel  # the base class binds its own function here
 
