@@ -86,7 +86,21 @@ class DetectorPipe:
 
 
 def _kernel_manager(job: Job, stderr_fd: int, notebook_file: str) -> Any:
+    from jupyter_client.asynchronous import AsyncKernelClient
     from jupyter_client.manager import AsyncKernelManager
+
+    class NoHeartbeatClient(AsyncKernelClient):
+        """A client without the heartbeat thread: liveness is the sandbox process itself.
+
+        A kernel whose sockets were written into stops answering pings, and jupyter_client's
+        heartbeat thread then waits in send() forever, so stop_channels() (which joins it) never
+        returns: one submission could stall its worker until the wall-clock limit.
+        """
+
+        def start_channels(self, shell: bool = True, iopub: bool = True, stdin: bool = True,
+                           hb: bool = True, control: bool = True) -> None:
+            super().start_channels(shell=shell, iopub=iopub, stdin=stdin, hb=False,
+                                   control=control)
 
     class SandboxKernelManager(AsyncKernelManager):
         """A kernel started by kernel_command, reached over IPC sockets, interrupted by message."""
@@ -114,7 +128,8 @@ def _kernel_manager(job: Job, stderr_fd: int, notebook_file: str) -> Any:
         interrupt_kernel = _async_interrupt_kernel  # the base class binds its own function here
 
     return SandboxKernelManager(transport="ipc", ip=os.path.join(job.work, "k"),
-                                connection_file=os.path.join(job.work, "kernel.json"))
+                                connection_file=os.path.join(job.work, "kernel.json"),
+                                client_factory=NoHeartbeatClient)
 
 
 def _client(nb: Any, km: Any, job: Job, skip: dict[int, str], run: Run) -> Any:

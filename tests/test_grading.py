@@ -155,15 +155,19 @@ for proc in glob.glob("/proc/[0-9]*/cmdline"):
         pass
 """
 
-VANDAL_PROCESSES = """
-import json, os, signal, subprocess, sys, time
+FORGER = """
+import json, os, sys
 line = json.dumps({{"event": "kernel", "pid": {victim}, "pgid": {victim}}})
 print(line); print(line, file=sys.stderr)  # a forged progress line, on every channel
-for fd in range(3, 64):
+for fd in range(3, 64):  # the kernel's own sockets included: it stops answering
     try:
         os.write(fd, (line + "\\n").encode())
     except OSError:
         pass
+"""
+
+VANDAL_PROCESSES = """
+import json, os, signal, subprocess, sys, time
 for how in (lambda: os.kill({victim}, signal.SIGKILL), lambda: os.killpg({victim}, signal.SIGKILL),
             lambda: os.kill(os.getppid(), signal.SIGTERM)):
     try:
@@ -257,6 +261,7 @@ def _lesson01_cases(root: Path) -> dict:
     vandal = _prefixed(rel, {0: VANDAL_FILES.format(**paths),
                              1: VANDAL_PROCESSES.format(**paths), 2: BIG_FILE, 3: MEMORY_HOG})
     _write(subs, "vandal", name, vandal)
+    _write(subs, "forger", name, _prefixed(src, {1: FORGER.format(**paths)}))
     _write(subs, "tamper", name, _prefixed(src, dict(enumerate(TAMPER))))
     # odd and duplicate names, symlinks, a wrong lesson (lesson 02's student version)
     for odd in (".hidden_student.ipynb", "_underscore.ipynb", "-dash.ipynb", "...ipynb",
@@ -433,6 +438,15 @@ def test_hostile_submission_reaches_nothing_and_hits_its_limits(batch01: dict) -
     for word in ("WROTE:", "FOUND:", "SIGNALLED"):
         assert word not in printed, printed[:3000]
     assert "started" in printed  # the process block ran
+    assert batch01["victim"].poll() is None, "a forged progress line killed a process"
+
+
+def test_a_kernel_whose_sockets_were_written_into_costs_only_its_cell(batch01: dict) -> None:
+    q = batch01["q"]
+    _full_except(batch01, "forger", {q[1]})
+    r = _row(batch01, "forger")
+    assert r.status == "partial" and "the grader skipped it" in "; ".join(r.reasons), r.reasons
+    assert r.seconds < 3 * FAST["cell_timeout"] + 60, f"the forged lines stalled the worker: {r.seconds:.0f} s"
     assert batch01["victim"].poll() is None, "a forged progress line killed a process"
 
 
