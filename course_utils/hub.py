@@ -24,6 +24,7 @@ import json
 import logging
 import os
 import shutil
+import tempfile
 import threading
 import time
 from dataclasses import dataclass
@@ -138,16 +139,32 @@ def log_path() -> Path:
     return Path(base) / "hub.log"
 
 
-def send_library_logs_to_file() -> Path:
-    """Route huggingface_hub's and this module's log records to `log_path()`, not the cell."""
-    path = log_path()
-    path.parent.mkdir(parents=True, exist_ok=True)
+def _writable_log() -> Optional[Path]:
+    """`log_path()`, else a file in the temp folder when the cache is read-only, else None."""
+    user = os.getuid() if hasattr(os, "getuid") else "user"
+    fallback = Path(tempfile.gettempdir()) / f"course_utils-{user}" / "hub.log"
+    for path in (log_path(), fallback):
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            with open(path, "a", encoding="utf-8"):
+                return path
+        except OSError:  # a read-only cache (a shared lab cache, a grading sandbox)
+            continue
+    return None
+
+
+def send_library_logs_to_file() -> Optional[Path]:
+    """Route huggingface_hub's and this module's log records to a file (None: nowhere), not the cell."""
+    path = _writable_log()
     for name in ("huggingface_hub", "course_utils.hub"):
         logger = logging.getLogger(name)
         for handler in list(logger.handlers):  # huggingface_hub's own handler writes to the cell
             if not isinstance(handler, logging.FileHandler):
                 logger.removeHandler(handler)
-        if not any(getattr(h, "baseFilename", None) == str(path) for h in logger.handlers):
+        if path is None:
+            if not logger.handlers:
+                logger.addHandler(logging.NullHandler())
+        elif not any(getattr(h, "baseFilename", None) == str(path) for h in logger.handlers):
             handler = logging.FileHandler(path, encoding="utf-8")
             handler.setFormatter(logging.Formatter("%(asctime)s %(name)s %(levelname)s %(message)s"))
             logger.addHandler(handler)
@@ -445,10 +462,13 @@ def _write_record(snapshot: Path, etags: dict[str, str]) -> None:
         stat = (snapshot / name).stat()
         files[name] = {"etag": etag, "size": stat.st_size, "mtime_ns": stat.st_mtime_ns}
     record = _record_file(snapshot)
-    record.parent.mkdir(parents=True, exist_ok=True)
     tmp = record.with_suffix(".tmp")
-    tmp.write_text(json.dumps({"snapshot": str(snapshot), "files": files}, indent=1))
-    os.replace(tmp, record)
+    try:
+        record.parent.mkdir(parents=True, exist_ok=True)
+        tmp.write_text(json.dumps({"snapshot": str(snapshot), "files": files}, indent=1))
+        os.replace(tmp, record)
+    except OSError:  # a read-only cache: the snapshot is verified again next time
+        pass
 
 
 def _blob_etag(link: Path) -> Optional[str]:

@@ -29,7 +29,7 @@ import psutil
 import pytest
 
 from conftest import ROOT
-from course_utils.grading_worker import nbgrader_meta
+from course_grading.notebooks import nbgrader_meta
 
 pytestmark = pytest.mark.browser
 

@@ -6,12 +6,12 @@ from pathlib import Path
 
 import pytest
 
-from course_utils import grading
-from course_utils.grading_worker import nbgrader_meta
+from course_grading.config import EXERCISES, REPO
+from course_grading.notebooks import nbgrader_meta
+from course_grading.release import release, source_assignments
 
-EXERCISES = grading.EXERCISES
-ASSIGNMENTS = grading.source_assignments()
-FIX = "run ./course release (python -m course_utils.grading release) and commit the result"
+ASSIGNMENTS = source_assignments()
+FIX = "run ./course release (python -m course_grading release) and commit the result"
 
 
 def _files(folder: Path) -> dict[str, bytes]:
@@ -23,7 +23,7 @@ def _files(folder: Path) -> dict[str, bytes]:
 def regenerated(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """Every source released into a temporary folder (the repository is not touched)."""
     dest = tmp_path_factory.mktemp("release")
-    grading.release(ASSIGNMENTS, dest=dest)
+    release(ASSIGNMENTS, dest=dest)
     return dest
 
 
@@ -42,8 +42,8 @@ def test_committed_student_version_is_up_to_date(assignment: str, regenerated: P
 
 
 def test_no_student_version_without_a_source() -> None:
-    release = EXERCISES / "release"
-    folders = sorted(p.name for p in release.glob("lesson*") if p.is_dir())
+    released = EXERCISES / "release"
+    folders = sorted(p.name for p in released.glob("lesson*") if p.is_dir())
     stale = [name for name in folders if name not in ASSIGNMENTS]
     assert not stale, f"exercises/release/{', '.join(stale)} has no source any more: {FIX}"
 
@@ -51,7 +51,7 @@ def test_no_student_version_without_a_source() -> None:
 @pytest.mark.skipif(not ASSIGNMENTS, reason="no exercise sources yet")
 def test_release_is_deterministic(regenerated: Path, tmp_path: Path) -> None:
     first = ASSIGNMENTS[0]
-    grading.release([first], dest=tmp_path)
+    release([first], dest=tmp_path)
     assert _files(tmp_path / first) == _files(regenerated / first), \
         "two releases of the same source differ: something in the output is not deterministic"
 
@@ -64,7 +64,7 @@ def test_student_version_hides_solutions_and_paths(assignment: str, regenerated:
         text = path.read_text(encoding="utf-8")
         for marker in ("BEGIN SOLUTION", "END SOLUTION", "BEGIN HIDDEN TESTS"):
             assert marker not in text, f"{path.name} still contains '### {marker}'"
-        for local in (str(grading.REPO), "/tmp/"):
+        for local in (str(REPO), "/tmp/"):
             assert local not in text, f"{path.name} contains the local path {local}"
         nb = nbformat.read(path, 4)
         code = [c for c in nb.cells if c.cell_type == "code"]

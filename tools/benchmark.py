@@ -13,8 +13,8 @@ have the real models' sizes (same compute and memory, random weights). Rows:
 - lesson 05's hand-written greedy loop with the KV cache (course_utils.decoding) vs generate() on
   the same input and number of tokens (goal <= 1.3x), and cached vs uncached decoding (best of
   --reps interleaved runs, 1 torch thread by default: steady on a shared machine);
-- grading 30 submissions of lesson 01 with `python -m course_utils.grading` (as `./course grade`
-  runs it: offline, small stand-ins): half the solution notebook, half the unanswered student one;
+- grading 10 submissions of lesson 01 (course_grading.bench: sandboxed, vs --no-sandbox and vs
+  plain nbgrader autograde on the same batch): half solved, half the unanswered student version;
 - the whole test suite, by running `./course test` (only with --suite or --only suite);
 - the course's total Hub download from the registry.
 
@@ -53,7 +53,6 @@ TIME_BUDGET_S = 60.0
 MEMORY_BUDGET_GB = 2.5
 GB = 1e9
 LOOP_GOAL = 1.3  # hand-written cached loop / generate()
-SUBMISSIONS = 30
 DECODE_TEXT = "translate English to German: The house is wonderful and the garden behind it is large."
 DECODE_TOKENS = 48
 NOTEBOOK_TIMEOUT_S = 900
@@ -136,9 +135,9 @@ class TreeSampler:
 
 def kill_group(proc: subprocess.Popen) -> None:
     """Stop a child started with start_new_session, and everything it started, by process id."""
-    from course_utils.grading_worker import kill_tree
+    from course_grading.bench import kill_tree
 
-    kill_tree(proc.pid, [])
+    kill_tree(proc.pid)
     proc.wait()
 
 
@@ -315,55 +314,17 @@ def bench_gpt2_decoding(reps: int, threads: int) -> list[Row]:
     ]
 
 
-def release_copy(tmp: Path) -> Optional[Path]:
-    """Lesson 01's student notebook: the committed release, else generated into `tmp`."""
-    committed = sorted((ROOT / "exercises" / "release" / "lesson01").glob("*.ipynb"))
-    if committed:
-        return committed[0]
-    code = ("import sys; from pathlib import Path; from course_utils import grading\n"
-            "print(grading.release(['lesson01'], dest=Path(sys.argv[1]))[0])")
-    done = subprocess.run([sys.executable, "-c", code, str(tmp / "release")], cwd=ROOT,
-                          env=bench_env(None), capture_output=True, text=True)
-    lines = done.stdout.strip().splitlines()
-    return Path(lines[-1]) if done.returncode == 0 and lines else None
-
-
 def bench_grading() -> Row:
-    """Grade 30 submissions of lesson 01 (15 solved, 15 unanswered) as `./course grade` does."""
-    item = f"grade {SUBMISSIONS} submissions (lesson 01)"
-    if not (ROOT / "course_utils" / "grading.py").exists():
-        return Row(item, note="skipped: course_utils/grading.py does not exist yet")
-    sources = sorted((ROOT / "exercises" / "source" / "lesson01").glob("*.ipynb"))
-    if not sources:
-        return Row(item, note="skipped: no exercises/source/lesson01 notebook")
-    with tempfile.TemporaryDirectory(prefix="bench-grading-") as tmp:
-        work = Path(tmp)
-        student = release_copy(work)
-        subs = work / "submissions"
-        for k in range(SUBMISSIONS):
-            folder = subs / f"student{k:02d}"
-            folder.mkdir(parents=True)
-            solved = student is None or k % 2 == 0
-            shutil.copy2(sources[0] if solved else student, folder / sources[0].name)
-        out = work / "graded"
-        cmd = [sys.executable, "-m", "course_utils.grading", str(subs), "--assignment",
-               "lesson01", "--out", str(out)]
-        m = run_measured(cmd, bench_env(None), ROOT, 3 * 3600, include_root=True)
-        status, seconds, peak, log = m.status, m.seconds, m.peak, m.out
-        grades = out / "grades.csv"
-        if status != 0 or not grades.exists():
-            return Row(item, fmt_s(seconds), fmt_gb(peak), result="error", note=last_error(log))
-        import csv
+    """Sandboxed grading vs --no-sandbox vs plain nbgrader autograde (course_grading.bench)."""
+    from course_grading import bench
 
-        with open(grades, newline="", encoding="utf-8") as f:
-            rows = list(csv.DictReader(f))
-    full = sum(1 for r in rows if r["total"] == r["max"])
-    zero = sum(1 for r in rows if float(r["total"]) == 0)
-    ok = sum(1 for r in rows if r["status"] == "ok")
-    mix = "15 solved + 15 unanswered" if student is not None else "30 solved"
-    return Row(item, fmt_s(seconds), fmt_gb(peak), "", f"{len(rows)} graded",
-               f"{mix}: {full} full marks, {zero} zero, {ok} status ok; "
-               f"{seconds / max(len(rows), 1):.1f} s per submission; small stand-ins")
+    item = "grade 10 submissions (lesson 01), sandboxed"
+    try:
+        figures = bench.measure(10, jobs=2)
+    except Exception as err:  # a failure is a row, not a crash of the whole benchmark
+        return Row(item, result="error", note=str(err)[:300])
+    seconds, result, note = bench.row_text(figures)
+    return Row(item, seconds, "", "", result, note)
 
 
 def bench_suite() -> Row:

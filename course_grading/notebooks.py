@@ -1,58 +1,22 @@
-"""Finding, checking and repairing submitted exercise notebooks before nbgrader grades them."""
+"""Submitted notebooks: read them, repair what an editor broke, restore the course's cells."""
 
 from __future__ import annotations
 
 import copy
 import re
-from dataclasses import dataclass
-from pathlib import Path
-from typing import Any, Optional
-
-from .grading_worker import nbgrader_meta
+from typing import Any
 
 
-@dataclass
-class Submission:
-    """One student's entry in the submissions folder (path None: nothing gradable found)."""
-
-    student: str
-    path: Optional[Path]
-    note: str = ""
+def nbgrader_meta(cell: Any) -> dict:
+    """The cell's nbgrader metadata, or {} when it has none (or something that is not a dict)."""
+    meta = cell.get("metadata", {}).get("nbgrader") if isinstance(cell, dict) else None
+    return meta if isinstance(meta, dict) else {}
 
 
-def find_submissions(folder: Path, notebook: str, skip: tuple[Path, ...] = ()) -> list[Submission]:
-    """One Submission per entry of `folder`: STUDENT/ (searched for `notebook`) or STUDENT.ipynb."""
-    subs = []
-    skipped = {Path(p).resolve() for p in skip}
-    for entry in sorted(Path(folder).iterdir()):
-        if entry.name.startswith((".", "_")) or entry.resolve() in skipped:
-            continue
-        if entry.is_file() and entry.suffix == ".ipynb":
-            subs.append(Submission(entry.stem, entry))
-        elif entry.is_dir():
-            found = sorted((p for p in entry.rglob("*.ipynb")
-                            if ".ipynb_checkpoints" not in p.parts and p.is_file()),
-                           key=lambda p: (len(p.parts), str(p)))
-            exact = [p for p in found if p.name == notebook]
-            if exact:
-                subs.append(Submission(entry.name, exact[0]))
-            elif len(found) == 1:
-                subs.append(Submission(entry.name, found[0],
-                                       f"graded {found[0].name} (expected name {notebook})"))
-            elif found:
-                names = ", ".join(p.name for p in found[:5])
-                subs.append(Submission(entry.name, None,
-                                       f"{len(found)} notebooks, none named {notebook}: {names}"))
-            else:
-                subs.append(Submission(entry.name, None, "no .ipynb file in the folder"))
-    return subs
-
-
-def read_notebook(path: Path) -> tuple[Any, str]:
-    """The notebook at `path` as nbformat 4, or (None, why it is not a notebook)."""
+def read_notebook(raw: bytes) -> tuple[Any, str]:
+    """The notebook in these bytes as nbformat 4, or (None, why it is not a notebook)."""
     import nbformat
 
-    raw = Path(path).read_bytes()
     if not raw.strip():
         return None, "empty file"
     try:
@@ -187,3 +151,33 @@ def _fix_cell_ids(nb: Any) -> None:
                 cid += "x"
             cell["id"] = cid
         used.add(cid)
+
+
+def restore_course_cells(nb: Any, release_nb: Any, source_nb: Any) -> list[int]:
+    """Locked cells back to the course's text (tests with their hidden part); outputs cleared.
+
+    Returns the indices of the cells the student cannot change (what nbgrader's OverwriteCells
+    does from its gradebook, done here from the grader's own copy of the source).
+    """
+    rel = {nbgrader_meta(c)["grade_id"]: c for c in release_nb.cells
+           if nbgrader_meta(c).get("grade_id")}
+    src = {nbgrader_meta(c)["grade_id"]: c for c in source_nb.cells
+           if nbgrader_meta(c).get("grade_id")}
+    locked = []
+    for i, cell in enumerate(nb.cells):
+        gid = nbgrader_meta(cell).get("grade_id")
+        if cell.cell_type == "code":
+            cell.outputs, cell.execution_count = [], None
+        if gid not in rel or not nbgrader_meta(rel[gid]).get("locked"):
+            continue
+        course = src[gid] if nbgrader_meta(rel[gid]).get("grade") and gid in src else rel[gid]
+        if course.cell_type != cell.cell_type:
+            cell.cell_type = course.cell_type
+            if course.cell_type == "code":
+                cell.outputs, cell.execution_count = [], None
+            else:
+                cell.pop("outputs", None)
+                cell.pop("execution_count", None)
+        cell.source = course.source
+        locked.append(i)
+    return locked

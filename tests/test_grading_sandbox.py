@@ -1,0 +1,83 @@
+"""The bubblewrap sandbox: what a submission's kernel can see, write and reach (no kernel here)."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from course_grading.config import REPO
+from course_grading.protocol import Job, Limits, Result
+from course_grading.sandbox import bwrap_status, course_copy, kernel_command
+
+needs_bwrap = pytest.mark.skipif(not bwrap_status()[0], reason=bwrap_status()[1])
+
+PROBE = """
+import json, os, socket, sys
+found = {}
+found["pid"] = os.getpid()
+found["checkout"] = os.path.exists(sys.argv[1] + "/exercises/source")
+found["course_utils"] = os.path.exists("/opt/course/course_utils/__init__.py")
+try:
+    open("/opt/course/course_utils/__init__.py", "a").close()
+    found["course_writable"] = True
+except OSError:
+    found["course_writable"] = False
+found["env"] = sorted(os.environ)
+found["interfaces"] = sorted(name for _, name in socket.if_nameindex())
+try:
+    socket.create_connection(("1.1.1.1", 80), timeout=2)
+    found["network"] = True
+except OSError:
+    found["network"] = False
+found["processes"] = len([p for p in os.listdir("/proc") if p.isdigit()])
+print(json.dumps(found))
+"""
+
+
+def _job(tmp_path: Path) -> Job:
+    work = tmp_path / "work"
+    work.mkdir()
+    return Job("ann", "ann", "lesson01", "x.ipynb", {}, {}, str(work),
+               str(course_copy(tmp_path / "ro" / "course")), env={"PATH": "/usr/bin:/bin", "LANG": "C.UTF-8"},
+               limits=Limits())
+
+
+def test_protocol_round_trips_through_json(tmp_path: Path) -> None:
+    job = _job(tmp_path)
+    again = Job.from_json(job.to_json())
+    assert again == job and isinstance(again.limits, Limits)
+    result = Result("ann", {"q": 1.0}, {"q": 2.0}, "ok", ["r"], {"q": "passed"}, source="ann")
+    assert Result.from_json(result.to_json()) == result
+
+
+@needs_bwrap
+def test_the_command_mounts_no_part_of_the_checkout_but_the_venv(tmp_path: Path) -> None:
+    cmd = kernel_command(_job(tmp_path), "/c.json", "/n.ipynb")
+    assert {"--die-with-parent", "--clearenv", "--new-session"} <= set(cmd)
+    assert "--unshare-net" in cmd or "--unshare-all" in cmd
+    sources = [cmd[i + 1] for i, arg in enumerate(cmd) if arg in ("--bind", "--ro-bind")]
+    for src in sources:
+        inside = Path(src).resolve().is_relative_to(REPO)
+        assert not inside or Path(src).resolve().is_relative_to(Path(sys.prefix).resolve()), src
+    writable = [cmd[i + 1] for i, arg in enumerate(cmd) if arg == "--bind"]
+    assert writable == [str(tmp_path / "work")], writable
+
+
+@needs_bwrap
+def test_inside_the_sandbox_nothing_of_the_course_or_the_network_is_reachable(
+        tmp_path: Path) -> None:
+    cmd = kernel_command(_job(tmp_path), "/c.json", "/n.ipynb")
+    cmd = cmd[:cmd.index("--") + 1] + [cmd[cmd.index("--") + 1], "-c", PROBE, str(REPO)]
+    done = subprocess.run(cmd, capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0, done.stderr
+    found = json.loads(done.stdout.strip().splitlines()[-1])
+    assert found["checkout"] is False and found["course_utils"] is True
+    assert found["course_writable"] is False
+    assert found["network"] is False and found["interfaces"] in ([], ["lo"])
+    assert found["pid"] <= 3 and found["processes"] <= 3, found  # its own PID namespace
+    assert "HOME" in found["env"] and not any(k.startswith(("SSH", "AWS", "GIT", "PYTEST"))
+                                              for k in found["env"]), found["env"]
