@@ -150,7 +150,8 @@ for t in [here / "exercises" / "source", pathlib.Path({repo!r}) / "exercises" / 
 for proc in glob.glob("/proc/[0-9]*/cmdline"):
     try:
         text = open(proc, "rb").read()
-        if {subs!r}.encode() in text or b"exercises/source" in text or b"pytest" in text:
+        if {subs!r}.encode() in text or b"exercises/source" in text or b"pytest\\x00" in text \\
+                or b"course_grading" in text:
             print("FOUND:", proc)
     except OSError:
         pass
@@ -257,7 +258,7 @@ def _lesson01_cases(root: Path) -> dict:
     _write(subs, "garbage", name, raw=random.Random(0).randbytes(4096))
     _write(subs, "empty", name, raw=b"")
     # hostile: an unanswered notebook that attacks the grader, the course and its classmates
-    victim = subprocess.Popen(["sleep", "600"], start_new_session=True)
+    victim = subprocess.Popen(["sleep", "7200"], start_new_session=True)  # outlives a slow batch
     paths = dict(repo=str(REPO), out=str(out), subs=str(subs), victim=victim.pid, marker=MARKER)
     vandal = _prefixed(rel, {0: VANDAL_FILES.format(**paths),
                              1: VANDAL_PROCESSES.format(**paths), 2: BIG_FILE, 3: MEMORY_HOG})
