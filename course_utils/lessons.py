@@ -50,8 +50,8 @@ LESSONS: tuple[Lesson, ...] = (
            50, ("sentiment", "generation", "t5"), "l02_tokenization"),
     Lesson("03", "03_models_and_heads", "Models and heads",
            "Hidden states, heads, a pipeline's scores reproduced by hand, sentence embeddings with "
-           "masked mean pooling",
-           50, ("sentiment", "features"), "l03_models_and_heads"),
+           "masked mean pooling, an answer span from a question-answering head",
+           60, ("sentiment", "features", "qa"), "l03_models_and_heads"),
     Lesson("04", "04_logits_and_embeddings", "Logits and embeddings",
            "GPT-2's tied embeddings, left padding done right, a correct logit lens, temperature, "
            "top-k and top-p",

@@ -78,6 +78,13 @@ REGISTRY: dict[str, ModelSpec] = {
                   "215266055fa208c3518c33bee141d4c1da861b9f", 242, "T5ForConditionalGeneration",
                   "sentencepiece", "random 6-layer T5 with tied embeddings, unigram tokenizer",
                   "pinned by the course before issue 13; not re-confirmed in this change"),
+        ModelSpec("qa", "distilbert/distilbert-base-cased-distilled-squad",
+                  "564e9b582944a57a3e586bbb98fd6f0a4118db7f", 261,
+                  "DistilBertForQuestionAnswering", "bert",
+                  "random DistilBERT QA model (start/end logits), real BERT-uncased tokenizer "
+                  "(the checkpoint's own vocabulary is cased)",
+                  "transformers 4's default for question-answering (pipelines/__init__.py, 564e9b5); "
+                  "public projects pin the full sha and load it with use_safetensors=True"),
     ]
 }
 PROBE_ROLE = "sentiment"  # auto asks the Hub's API about this role's pinned commit

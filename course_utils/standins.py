@@ -124,6 +124,17 @@ def _distilbert_classifier(labels: list[str]) -> Callable[[Path, str], Any]:
     return build
 
 
+def _distilbert_qa(out: Path, size: str) -> Any:
+    """DistilBERT with a question-answering head (start and end logits per token)."""
+    from transformers import DistilBertConfig, DistilBertForQuestionAnswering
+
+    _copy_bert_tokenizer(out)  # the real checkpoint's cased vocabulary is not available offline
+    dims = dict(dim=768, n_heads=12, hidden_dim=3072) if size == "full" else dict(
+        dim=64, n_heads=2, hidden_dim=256
+    )
+    return DistilBertForQuestionAnswering(DistilBertConfig(vocab_size=30522, n_layers=6, **dims))
+
+
 def _gpt2(out: Path, size: str) -> Any:
     from transformers import GPT2Config, GPT2LMHeadModel
 
@@ -189,6 +200,7 @@ RECIPES: dict[str, Callable[[Path, str], Any]] = {
     "generation": _gpt2,
     "fill-mask": _roberta,
     "t5": _t5,
+    "qa": _distilbert_qa,
 }
 
 

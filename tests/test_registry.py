@@ -12,7 +12,7 @@ from course_utils import registry
 
 def test_every_role_has_a_hub_checkpoint_size_and_standin():
     assert set(registry.REGISTRY) == {"sentiment", "zero-shot", "generation", "fill-mask",
-                                      "features", "t5"}
+                                      "features", "t5", "qa"}
     for spec in registry.REGISTRY.values():
         assert re.fullmatch(r"[\w.-]+/[\w.-]+", spec.hub_id)
         assert spec.download_mb > 0 and spec.offline
@@ -24,7 +24,8 @@ def test_revisions_are_full_commits_or_hub_refs():
 
 
 def test_course_download_within_goal(monkeypatch):
-    assert registry.total_download_mb() <= 1600
+    # Issue 2 set 1.6 GB for six roles; issue 14 adds lesson 03's extractive-QA model (261 MB).
+    assert registry.total_download_mb() <= 1850
     # Against independent numbers: a registry of two roles of 300 MB and 23 MB weighs 323 MB.
     base = next(iter(registry.REGISTRY.values()))
     fake = {"a": dataclasses.replace(base, role="a", download_mb=300),

@@ -96,7 +96,7 @@ def test_special_tokens_of_each_family(built):
 
 
 @pytest.mark.parametrize("role,layers", [("generation", "n_layer"), ("t5", "num_layers"),
-                                         ("sentiment", "n_layers"),
+                                         ("sentiment", "n_layers"), ("qa", "n_layers"),
                                          ("fill-mask", "num_hidden_layers")])
 def test_six_layers_like_the_real_checkpoints(built, role, layers):
     assert getattr(AutoConfig.from_pretrained(built[role]), layers) == 6
@@ -120,3 +120,19 @@ def test_unknown_role_and_size_are_clear_errors():
         standins.build("translation")
     with pytest.raises(ValueError, match="size must be one of"):
         standins.build("t5", size="huge")
+
+
+def test_qa_standin_gives_start_and_end_logits_and_offsets_into_the_context(built):
+    import torch
+
+    model = transformers.AutoModelForQuestionAnswering.from_pretrained(built["qa"])
+    tokenizer = AutoTokenizer.from_pretrained(built["qa"])
+    assert type(model).__name__ == "DistilBertForQuestionAnswering" and model.qa_outputs.out_features == 2
+    context = "It was finished in 1889."
+    enc = tokenizer("When?", context, return_offsets_mapping=True, return_tensors="pt")
+    offsets = enc.pop("offset_mapping")[0].tolist()
+    with torch.no_grad():
+        out = model(**enc)
+    assert out.start_logits.shape == out.end_logits.shape == enc["input_ids"].shape
+    year = enc.sequence_ids(0).index(1) + 4  # it, was, finished, in, 1889
+    assert context[offsets[year][0]:offsets[year][1]] == "1889"
