@@ -44,7 +44,7 @@ class ModelSpec:
     @property
     def pinned(self) -> bool:
         """True when `revision` is a full commit sha (content that can never change)."""
-        return len(self.revision) == 40 and all(c in "0123456789abcdef" for c in self.revision)
+        return hub.is_commit(self.revision)
 
 
 REGISTRY: dict[str, ModelSpec] = {
@@ -215,6 +215,38 @@ def checkpoint(role: str, announce: bool = True) -> str:
         return _offline(role, announce)
     if announce:
         print(f"[course] {role}: {s.hub_id} ({_label(s)}, {source})")
+    return str(path)
+
+
+def chosen_model(model_id: str, revision: str = "main") -> str:
+    """Local folder of a Hub model the learner chose, fetched with the course's deadlines and checks."""
+    from huggingface_hub.errors import HFValidationError
+    from huggingface_hub.utils import validate_repo_id
+
+    name = str(model_id).strip()
+    try:
+        validate_repo_id(name)
+    except HFValidationError as err:
+        raise CourseModelError(f"{name[:80]!r} is not a Hub model name such as owner/model "
+                               f"({str(err).splitlines()[0][:120]})") from None
+    if active_tier() == "offline":
+        raise CourseModelError(f"{name}: not downloaded, the offline tier is in use (a model you "
+                               "choose needs the Hub: COURSE_MODELS=hub, or auto with a network)")
+    failure = _STATE.get("failure")
+    if requested_tier() == "auto" and failure:
+        raise CourseModelError(f"{name}: not downloaded, the Hub failed earlier in this session "
+                               f"({failure}); cu.registry.reset() makes it ask again")
+    try:
+        path, commit, new = hub.fetch(name, revision, "any", None, f"your model: {name}")
+    except hub.HubError as err:
+        if err.hub_down and requested_tier() == "auto":
+            _STATE["failure"] = err.reason
+        raise CourseModelError(f"{name}: {err.reason}") from None
+    except Exception as err:  # disk full, permissions: one line
+        raise CourseModelError(f"{name}: could not download it ({type(err).__name__}: "
+                               f"{str(err).splitlines()[0][:160] if str(err) else ''})") from None
+    print(f"[course] your model: {name} (commit {commit[:10]} of {revision}, "
+          f"{'Hub, verified' if new else 'verified cached copy'})")
     return str(path)
 
 
