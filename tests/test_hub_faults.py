@@ -405,3 +405,141 @@ def test_the_server_is_reusable_and_documented():
     import hub_server
 
     assert "serve_hub" in hub_server.__doc__ and os.path.basename(hub_server.__file__) == "hub_server.py"
+
+
+# ---------------------------------------------------------------- a model the learner chose
+
+CHOSEN = "learner/nli-model"  # stands for the model id a learner types in lesson 01's exercise
+
+
+@pytest.fixture(scope="module")
+def chosen_repos():
+    """A learner's zero-shot model on `main` (the zero-shot stand-in, with decoys), and the course's."""
+    from hub_server import NO_WEIGHTS_COMMIT, Repo, role_files
+
+    files = {**role_files("zero-shot"), **DECOYS}
+    commit = hashlib.sha1(CHOSEN.encode()).hexdigest()
+    moved = {p: c for p, c in files.items() if not p.endswith(".safetensors")}
+    learner = Repo(CHOSEN, {commit: files, NO_WEIGHTS_COMMIT: moved}, {"main": commit})
+    return [learner] + course_repos(["zero-shot"])
+
+
+def exercise_cell(grade_id: str) -> str:
+    """The code of one cell of lesson 01's exercise source, found by its nbgrader id."""
+    import json
+
+    from conftest import ROOT
+
+    path = ROOT / "exercises" / "source" / "lesson01" / "01_pipelines_exercises.ipynb"
+    for cell in json.loads(path.read_text(encoding="utf-8"))["cells"]:
+        if cell["metadata"].get("nbgrader", {}).get("grade_id") == grade_id:
+            return "".join(cell["source"])
+    raise KeyError(grade_id)
+
+
+def run_comparison_cell(my_model_id: str) -> dict:
+    """Run the exercise's comparison cell (q3_check) as the notebook does; return its namespace."""
+    import pandas as pd
+    from transformers import pipeline
+
+    import course_utils as cu
+    from course_utils.exercises import l01_pipelines as ex
+
+    def compare_models(classifiers, texts, labels):  # the solution's
+        return pd.DataFrame({name: [r["labels"][0] for r in c(list(texts), candidate_labels=list(labels))]
+                             for name, c in classifiers.items()})
+
+    zero_shot = pipeline("zero-shot-classification", model=cu.checkpoint("zero-shot", announce=False),
+                         device="cpu", trust_remote_code=False)
+    namespace = {"cu": cu, "ex": ex, "pipeline": pipeline, "device": "cpu", "zero_shot": zero_shot,
+                 "my_model_id": my_model_id, "compare_models": compare_models,
+                 "reviews": [("Gummy bears in a jar.", "candy"), ("Tuna bites for cats.", "pet food")]}
+    code = exercise_cell("q3_check")
+    *body, last = code.rstrip().splitlines()
+    exec("\n".join(body) + f"\n_table = {last}", namespace)
+    return namespace
+
+
+def test_chosen_model_loads_through_the_course_downloader(env, chosen_repos, monkeypatch, capsys):
+    with served(chosen_repos) as server:
+        start(monkeypatch, server, "hub")
+        registry.checkpoint("zero-shot", announce=False)
+        before = len(server.requests)
+        t0 = time.monotonic()
+        namespace = run_comparison_cell(CHOSEN)
+        elapsed = time.monotonic() - t0
+        requests = server.requests[before:]
+        fetched = server.fetched()
+    assert elapsed < 15, elapsed
+    assert list(namespace["_table"].columns) == ["course model", CHOSEN]  # it loaded and ran
+    out = [line for line in lines(capsys) if "your model" in line or "could not" in line]
+    assert out == [f"[course] your model: {CHOSEN} (commit {hashlib.sha1(CHOSEN.encode()).hexdigest()[:10]} "
+                   "of main, Hub, verified)"]
+    assert set(fetched) <= ALLOWED and not set(fetched) & set(DECOYS)
+    # only the course's own requests (huggingface_hub would ask for resolve/main/config.json)
+    commit = hashlib.sha1(CHOSEN.encode()).hexdigest()
+    for _, path, _ in requests:
+        assert path.startswith((f"/api/models/{CHOSEN}/revision/main", f"/api/models/{CHOSEN}/tree/{commit}",
+                                f"/{CHOSEN}/resolve/{commit}/", "/cdn/")), path
+    snapshot = hub.repo_dir(CHOSEN) / "snapshots" / commit
+    assert (snapshot / "model.safetensors").is_symlink() and not (snapshot / "modeling_custom.py").exists()
+
+
+def test_chosen_model_again_is_the_verified_cache_without_a_download(env, chosen_repos, monkeypatch,
+                                                                     capsys):
+    with served(chosen_repos) as server:
+        start(monkeypatch, server, "hub")
+        first = registry.chosen_model(CHOSEN)
+        sent = len(server.fetched())
+        second = registry.chosen_model(CHOSEN)
+        assert len(server.fetched()) == sent  # no file asked for again, only the commit of main
+    assert first == second
+    assert lines(capsys)[-1].endswith("of main, verified cached copy)")
+
+
+def test_trickled_chosen_model_stops_at_its_total_deadline(env, chosen_repos, monkeypatch, capsys):
+    monkeypatch.setenv("COURSE_HUB_MIN_RATE", "0")  # slow but steady: only the total deadline acts
+    monkeypatch.setenv("COURSE_HUB_DEADLINE_S", "2")
+    with served(chosen_repos, Faults(trickle=0.02, trickle_files_only=True)) as server:
+        start(monkeypatch, server, "hub")
+        t0 = time.monotonic()
+        with pytest.raises(registry.CourseModelError) as info:
+            registry.chosen_model(CHOSEN)
+        elapsed = time.monotonic() - t0
+    assert 2 <= elapsed < 2 + 1, elapsed  # COURSE_HUB_DEADLINE_S, then at once
+    message = str(info.value)
+    assert message.startswith(f"{CHOSEN}: the download did not finish within 2 s")
+    assert "COURSE_HUB_DEADLINE_S" in message and "\n" not in message
+
+
+def test_trickled_chosen_model_in_the_exercise_cell_is_one_line(env, chosen_repos, monkeypatch,
+                                                                capsys):
+    monkeypatch.setenv("COURSE_HUB_MIN_RATE", "0")
+    monkeypatch.setenv("COURSE_HUB_DEADLINE_S", "2")
+    with served(chosen_repos) as server:  # the course's model is already in the cache
+        start(monkeypatch, server, "hub")
+        registry.checkpoint("zero-shot", announce=False)
+    with served(chosen_repos, Faults(trickle=0.02, trickle_files_only=True)) as server:
+        start(monkeypatch, server, "hub")
+        t0 = time.monotonic()
+        namespace = run_comparison_cell(CHOSEN)
+        elapsed = time.monotonic() - t0
+    assert elapsed < 2 + 3, elapsed  # the deadline, then the course model's comparison
+    assert list(namespace["_table"].columns) == ["course model"]  # the cell went on without it
+    out = [line for line in lines(capsys) if "your model" in line]
+    assert len(out) == 1 and out[0].startswith("[course] could not load your model: ")
+    assert f"could not load your model: {CHOSEN}: the download did not finish within 2 s" in out[0]
+
+
+def test_chosen_model_too_big_or_misnamed_is_refused_before_any_download(env, chosen_repos,
+                                                                         monkeypatch):
+    monkeypatch.setenv("COURSE_HUB_MAX_MB", "0.01")
+    with served(chosen_repos) as server:
+        start(monkeypatch, server, "hub")
+        with pytest.raises(registry.CourseModelError, match=r"over the 0.01 MB this course allows"):
+            registry.chosen_model(CHOSEN)
+        asked = len(server.requests)
+        for name in ("learner/nli-model/extra", "https://example.com/x", "../../etc"):
+            with pytest.raises(registry.CourseModelError, match="is not a Hub model name"):
+                registry.chosen_model(name)
+        assert len(server.requests) == asked and server.fetched() == []

@@ -146,12 +146,11 @@ def test_hub_checkpoint_passes_the_pinned_revision(monkeypatch, capsys):
     assert "revision fb53ab8802" in capsys.readouterr().out
 
 
-def test_every_role_but_zero_shot_is_pinned_to_a_full_commit_with_its_source():
+def test_every_role_is_pinned_to_a_full_commit_with_its_source():
     for spec in registry.REGISTRY.values():
         assert spec.pin_source
         assert spec.tokenizer in registry.hub.TOKENIZER_FILES
-        if spec.role != "zero-shot":  # see README: no public material names its PR 3 commit
-            assert spec.pinned, spec.role
+        assert spec.pinned, spec.role
 
 
 def test_registry_table_lists_lessons_from_the_manifest():
