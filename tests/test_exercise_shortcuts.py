@@ -64,7 +64,8 @@ def hidden_tests(lesson: int, test_id: str) -> str:
 
 
 # Graded cells whose hidden part checks only a measurement, and whose visible assert grades the choice
-WHOLE_CELL = {(2, "q4")}
+# (L02 Q4's hidden part now re-checks the evidence and the choice itself: tests/test_l02_graded_questions.py)
+WHOLE_CELL: set[tuple[int, str]] = set()
 
 
 def assert_earns_nothing(lesson: int, question: str, shortcut: str, check: str) -> str:
@@ -215,8 +216,11 @@ task_choices = dict(ex.TASK_FOR_PROBLEM)
 task_choices["Continue a story from its first sentence"] = "text2text-generation"
 ''', "removed"),
     # L02 Q4, L03 Q3, L04 Q5: multiple choice, a wrong option
-    (2, "q4", "ex.check_lossless_family(lossless_family)", 'lossless_family = ex.FAMILY_OPTIONS[0]', None),
-    (3, "q3", "ex.check_head_choice(head_class)", 'head_class = "AutoModelForSequenceClassification"', None),
+    # (L02/L03: right evidence in place; every choice x every evidence: test_l0[23]_graded_questions.py)
+    (2, "q4", "ex.check_lossless_family(round_trip, lossless_family)",
+     'lossless_family = ex.FAMILY_OPTIONS[0]', "does not follow"),
+    (3, "q3", "ex.check_head_choice(output_shape, head_class, tokenizer)",
+     'head_class = "AutoModelForSequenceClassification"', "does not follow"),
     (4, "q5", "ex.check_right_padding(right_padding_answer)", 'right_padding_answer = "B"', None),
     # L02 Q1: padding=True (longest), not a fixed length
     (2, "q1", "ex.check_padded_batch(batch)",
@@ -233,12 +237,13 @@ new_len = len(tokenizer) + len(ex.ADDED_WORDS)
 lakers_id = len(tokenizer)
 ''', None),
     # L03 Q1: the padded batch without its attention mask (passed offline before issue 14)
-    (3, "q1", "ex.check_batch_classification(probs, labels, classify(reviews))", '''
-batch = tokenizer(reviews, padding=True, truncation=True, return_tensors="pt").to(device)
-with torch.no_grad():
-    logits = classifier(input_ids=batch["input_ids"]).logits
-probs = torch.softmax(logits, dim=-1)
-labels = [classifier.config.id2label[i] for i in probs.argmax(dim=-1).tolist()]
+    (3, "q1", "ex.check_classify_by_hand(classify_by_hand, classifier, tokenizer)", '''
+def classify_by_hand(model, tokenizer, texts):
+    batch = tokenizer(list(texts), padding=True, truncation=True, return_tensors="pt").to(model.device)
+    with torch.no_grad():
+        logits = model(input_ids=batch["input_ids"]).logits
+    probs = torch.softmax(logits, dim=-1)
+    return probs, [model.config.id2label[i] for i in probs.argmax(dim=-1).tolist()]
 ''', "attention_mask"),
     # L03 Q2: a wrapper around the course's pooling, which the task forbids
     (3, "q2", "ex.check_mean_pool(mean_pool)", '''

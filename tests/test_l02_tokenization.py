@@ -205,31 +205,92 @@ def test_added_tokens_exception_inside_learner_value():
     assert not outcome.correct and "ValueError" in outcome.message
 
 
-# ---- question 4: which family is lossless ---------------------------------------------------
+# ---- question 4: which family is lossless (evidence first) --------------------------------------
 
-def test_lossless_family_right():
-    outcome = ex.check_lossless_family("byte-level BPE (GPT-2)")
+def round_trip(tokenizer, text):
+    return tokenizer.decode(tokenizer(text)["input_ids"], skip_special_tokens=True)
+
+
+def test_unseen_text_is_new_each_call_and_has_an_emoji():
+    texts = {ex.unseen_text() for _ in range(20)}
+    assert len(texts) > 10
+    assert all(any(ord(ch) >= 0x1F600 for ch in text) for text in texts)
+
+
+def test_round_trip_evidence_right_and_what_it_shows():
+    outcome = ex.check_round_trip(round_trip)
     assert outcome.correct, outcome
-    assert ex.check_lossless_family("  Byte-Level BPE (GPT-2) ").correct
+    exact = ex.check_round_trips(round_trip)
+    assert exact == {"WordPiece (BERT)": False, "byte-level BPE (GPT-2)": True, "unigram (T5)": False}
 
 
-@pytest.mark.parametrize("answer, words", [("WordPiece (BERT)", "[UNK]"), ("unigram (T5)", "<unk>"),
+def test_lossless_family_right_with_evidence():
+    outcome = ex.check_lossless_family(round_trip, "byte-level BPE (GPT-2)")
+    assert outcome.correct, outcome
+    assert ex.check_lossless_family(round_trip, "  Byte-Level BPE (GPT-2) ").correct
+    assert "whole word" in outcome.message  # WordPiece: the word, not the character (issue 14)
+
+
+@pytest.mark.parametrize("answer, words", [("WordPiece (BERT)", "does not follow"),
+                                           ("unigram (T5)", "does not follow"),
                                            ("SentencePiece", "not one of")])
-def test_lossless_family_wrong(answer, words):
-    outcome = ex.check_lossless_family(answer)
+def test_lossless_family_wrong_choice_after_right_evidence(answer, words):
+    outcome = ex.check_lossless_family(round_trip, answer)
     assert not outcome.correct and words in outcome.message
 
 
+def identity(tokenizer, text):
+    return text
+
+
+def with_specials(tokenizer, text):
+    return tokenizer.decode(tokenizer(text)["input_ids"])
+
+
+def joined_tokens(tokenizer, text):
+    return " ".join(tokenizer.tokenize(text))
+
+
+def typed_table(tokenizer, text):  # the visible texts' answers typed in, for every family
+    return {t: round_trip(tokenizer, t) for t in ex.SPELL_TEXTS}[text]
+
+
+@pytest.mark.parametrize("evidence, words", [
+    (identity, "text itself"), (with_specials, "skip_special_tokens"), (joined_tokens, "joined the tokens"),
+    (typed_table, "KeyError"), (lambda tokenizer, text: ["snow"], "expected a str"),
+    (None, "expected a function"), (3, "expected a function")])
+def test_wrong_evidence_is_named_and_the_choice_is_not_judged(evidence, words):
+    for answer in ex.FAMILY_OPTIONS:
+        outcome = ex.check_lossless_family(evidence, answer)
+        assert not outcome.correct and words in outcome.message + outcome.hint, outcome
+        assert "choice" not in outcome.message, outcome  # nothing about the choice yet
+
+
 def test_lossless_family_none_wrong_type_and_learner_error():
-    assert "None" in ex.check_lossless_family(None).message
-    assert "int" in ex.check_lossless_family(2).message
+    assert "None" in ex.check_lossless_family(round_trip, None).message
+    assert "int" in ex.check_lossless_family(round_trip, 2).message
 
     class Shouting(str):
         def strip(self, *args):
             raise RuntimeError("no stripping")
 
-    outcome = ex.check_lossless_family(Shouting("unigram (T5)"))
+    outcome = ex.check_lossless_family(round_trip, Shouting("unigram (T5)"))
     assert not outcome.correct and "RuntimeError" in outcome.message
+
+    def broken(tokenizer, text):
+        raise ValueError("learner bug")
+
+    outcome = ex.check_lossless_family(broken, "byte-level BPE (GPT-2)")
+    assert not outcome.correct and "ValueError: learner bug" in outcome.message
+
+
+def test_round_trip_cannot_damage_the_cached_tokenizers():
+    def vandal(tokenizer, text):
+        tokenizer.add_tokens(["zzqxword"])
+        return round_trip(tokenizer, text)
+
+    ex.check_lossless_family(vandal, "byte-level BPE (GPT-2)")
+    assert len(ex.tokenizer_for("sentiment")) == ex.tokenizer_for("sentiment").vocab_size
 
 
 # ---- the explorer -----------------------------------------------------------------------------

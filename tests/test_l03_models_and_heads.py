@@ -196,6 +196,83 @@ def test_batch_without_attention_mask_fails_on_the_stand_in():
     assert not outcome.correct and "attention_mask" in outcome.hint, outcome
 
 
+# ---- question 1 as a function: re-run under probes ---------------------------------------------
+
+@pytest.fixture(scope="module")
+def sentiment():
+    from transformers import AutoModelForSequenceClassification, AutoTokenizer
+
+    path = standins.build("sentiment")
+    return (AutoModelForSequenceClassification.from_pretrained(path).eval(),
+            AutoTokenizer.from_pretrained(path))
+
+
+def classify_right(model, tokenizer, texts):
+    batch = tokenizer(list(texts), padding=True, truncation=True, return_tensors="pt").to(model.device)
+    with torch.no_grad():
+        probs = model(**batch).logits.softmax(dim=-1)
+    return probs, [model.config.id2label[i] for i in probs.argmax(dim=-1).tolist()]
+
+
+def classify_maskless(model, tokenizer, texts):
+    batch = tokenizer(list(texts), padding=True, truncation=True, return_tensors="pt")
+    with torch.no_grad():
+        probs = model(input_ids=batch["input_ids"]).logits.softmax(dim=-1)
+    return probs, [model.config.id2label[i] for i in probs.argmax(dim=-1).tolist()]
+
+
+def classify_one_by_one(model, tokenizer, texts):
+    with torch.no_grad():
+        probs = torch.cat([model(**tokenizer([t], return_tensors="pt")).logits for t in texts]).softmax(-1)
+    return probs, [model.config.id2label[i] for i in probs.argmax(dim=-1).tolist()]
+
+
+def classify_with_pipeline(model, tokenizer, texts):
+    from transformers import pipeline
+
+    rows = pipeline("text-classification", model=model, tokenizer=tokenizer, top_k=None)(list(texts))
+    names = [model.config.id2label[i] for i in range(model.config.num_labels)]
+    probs = torch.tensor([[next(d["score"] for d in row if d["label"] == n) for n in names] for row in rows])
+    return probs, [names[i] for i in probs.argmax(dim=-1).tolist()]
+
+
+def classify_typed_labels(model, tokenizer, texts):
+    probs, _ = classify_right(model, tokenizer, texts)
+    return probs, [{0: "NEGATIVE", 1: "POSITIVE"}[i] for i in probs.argmax(dim=-1).tolist()]
+
+
+def test_classify_by_hand_right(sentiment):
+    outcome = ex.check_classify_by_hand(classify_right, *sentiment)
+    assert outcome.correct, outcome
+
+
+@pytest.mark.parametrize("fn, words", [
+    (classify_maskless, "attention_mask"), (classify_one_by_one, "ONE call"),
+    (classify_with_pipeline, "pipeline"), (classify_typed_labels, "3-label variant"),
+    (lambda model, tokenizer, texts: classify_right(model, tokenizer, texts)[0], "pair"),
+    (None, "expected a function")])
+def test_classify_by_hand_shortcuts_are_named(sentiment, fn, words):
+    outcome = ex.check_classify_by_hand(fn, *sentiment)
+    assert not outcome.correct and words in outcome.message + outcome.hint, outcome
+
+
+def test_watch_pipelines_sees_the_existing_pipeline_and_its_steps(sentiment):
+    from transformers import pipeline
+
+    model, tokenizer = sentiment
+    classify = pipeline("text-classification", model=model, tokenizer=tokenizer)
+    with ex.watch_pipelines() as calls:
+        classify("Fine.")
+    assert calls["call"] and calls["postprocess"]
+    with ex.watch_pipelines() as calls:
+        with torch.no_grad():
+            classify.postprocess(classify._forward(classify.preprocess("Fine.")))
+    assert calls["postprocess"] and calls["step"]
+    with ex.watch_pipelines() as calls:
+        classify_right(model, tokenizer, ["Fine."])
+    assert not any(calls.values())
+
+
 # ---- question 2: masked mean pooling ------------------------------------------------------------
 
 def solution(hidden_states, attention_mask):
@@ -286,14 +363,39 @@ def test_self_check_never_raises_and_names_missing_variables(capsys):
     assert "expected a function" in capsys.readouterr().out
 
 
-# ---- question 3: which head -----------------------------------------------------------------------
+# ---- question 3: which head (evidence first) ------------------------------------------------------
 
-def test_head_right_in_several_spellings():
+@pytest.fixture(scope="module")
+def bert_tokenizer():
+    from transformers import AutoTokenizer
+
+    return AutoTokenizer.from_pretrained(standins.build("sentiment"))
+
+
+def output_shape(head_class, config, inputs):
+    model = head_class.from_config(config).eval()
+    with torch.no_grad():
+        return tuple(model(**inputs)[0].shape)
+
+
+def test_expected_output_shape_matches_real_models(bert_tokenizer):
+    import transformers
+
+    inputs = bert_tokenizer(["One sentence here.", "A second, longer sentence is here."], padding=True,
+                            return_tensors="pt")
+    for option in ex.HEAD_OPTIONS:
+        for labels in (3, 7):
+            config = ex.config_for(option, labels)
+            assert output_shape(getattr(transformers, option), config, inputs) == \
+                ex.expected_output_shape(option, config, inputs["input_ids"]), (option, labels)
+
+
+def test_head_right_in_several_spellings(bert_tokenizer):
     import transformers
 
     for answer in ["AutoModelForTokenClassification", " automodelfortokenclassification ",
                    '"AutoModelForTokenClassification"', transformers.AutoModelForTokenClassification]:
-        assert ex.check_head_choice(answer).correct, answer
+        assert ex.check_head_choice(output_shape, answer, bert_tokenizer).correct, answer
 
 
 def test_head_answer_is_an_option():
@@ -301,40 +403,68 @@ def test_head_answer_is_an_option():
 
 
 @pytest.mark.parametrize("option", [o for o in ex.HEAD_OPTIONS if o != ex.HEAD_ANSWER])
-def test_head_every_wrong_option_says_why(option):
-    outcome = ex.check_head_choice(option)
-    assert not outcome.correct and outcome.hint and "not one of the options" not in outcome.message
+def test_head_every_wrong_option_says_why(option, bert_tokenizer):
+    outcome = ex.check_head_choice(output_shape, option, bert_tokenizer)
+    assert not outcome.correct and outcome.hint and "does not follow" in outcome.message
 
 
-def test_head_wrong_messages_differ():
-    messages = {ex.check_head_choice(o).message for o in ex.HEAD_OPTIONS if o != ex.HEAD_ANSWER}
+def test_head_wrong_messages_differ(bert_tokenizer):
+    messages = {ex.check_head_choice(output_shape, o, bert_tokenizer).message
+                for o in ex.HEAD_OPTIONS if o != ex.HEAD_ANSWER}
     assert len(messages) == len(ex.HEAD_OPTIONS) - 1
 
 
-def test_head_unknown_none_wrong_type_and_several():
-    outcome = ex.check_head_choice("BertForTokenClassification")
+def test_head_unknown_none_wrong_type_and_several(bert_tokenizer):
+    outcome = ex.check_head_choice(output_shape, "BertForTokenClassification", bert_tokenizer)
     assert not outcome.correct and "not one of the options" in outcome.message
-    assert not ex.check_head_choice(None).correct
-    outcome = ex.check_head_choice(3)
+    assert not ex.check_head_choice(output_shape, None, bert_tokenizer).correct
+    outcome = ex.check_head_choice(output_shape, 3, bert_tokenizer)
     assert not outcome.correct and "int" in outcome.message
-    outcome = ex.check_head_choice(["AutoModelForTokenClassification", "AutoModel"])
+    outcome = ex.check_head_choice(output_shape, ["AutoModelForTokenClassification", "AutoModel"],
+                                   bert_tokenizer)
     assert not outcome.correct and "exactly one" in outcome.message
 
 
-def test_head_exception_inside_learner_code():
+def test_head_exception_inside_learner_code(bert_tokenizer):
     class Weird(str):
         def strip(self, *args):
             raise ValueError("learner's str subclass")
 
-    outcome = ex.check_head_choice(Weird("AutoModel"))
+    outcome = ex.check_head_choice(output_shape, Weird("AutoModel"), bert_tokenizer)
     assert not outcome.correct and "ValueError" in outcome.message
 
 
-def test_head_choice_widget_text_mode(monkeypatch, capsys):
+def from_checkpoint(head_class, config, inputs):  # ignores the config: the checkpoint's own 2 labels
+    model = head_class.from_pretrained(standins.build("sentiment"))
+    return tuple(model(**inputs)[0].shape)
+
+
+def typed_table(head_class, config, inputs):  # right for every 3-label case: the visible ones, typed in
+    name = head_class.__name__
+    return ex.expected_output_shape(name, ex.config_for(name, 3), inputs["input_ids"])
+
+
+@pytest.mark.parametrize("evidence, words", [
+    (lambda head_class, config, inputs: (1, 10, 3), "expected"),
+    (lambda head_class, config, inputs: tuple(inputs["input_ids"].shape), "shape of the input ids"),
+    (from_checkpoint, "checkpoint's own model"),
+    (typed_table, "type a constant"),
+    (lambda head_class, config, inputs: head_class.from_config(config)(**inputs)[0], "not its shape"),
+    (None, "expected a function"),
+])
+def test_wrong_evidence_is_named_and_the_choice_is_not_judged(evidence, words, bert_tokenizer):
+    for option in ex.HEAD_OPTIONS:
+        outcome = ex.check_head_choice(evidence, option, bert_tokenizer)
+        assert not outcome.correct and words in outcome.message + outcome.hint, outcome
+        assert "choice" not in outcome.message, outcome
+
+
+def test_head_choice_widget_text_mode(monkeypatch, capsys, bert_tokenizer):
     from course_utils import widgets
 
     monkeypatch.setenv("COURSE_WIDGETS", "text")
-    widgets.choice_question(ex.check_head_choice, ex.HEAD_QUESTION, ex.HEAD_OPTIONS)
+    widgets.choice_question(lambda answer: ex.check_head_choice(None, answer, bert_tokenizer),
+                            ex.HEAD_QUESTION, ex.HEAD_OPTIONS)
     printed = capsys.readouterr().out
     assert ex.HEAD_QUESTION in printed and all(o in printed for o in ex.HEAD_OPTIONS)
 
@@ -490,3 +620,67 @@ def test_head_counter_rejects_a_typed_constant(tiny_classifier):
     outcome = ex.check_head_counter(lambda model: constant, tiny_classifier)
     assert not outcome.correct and "constant" in outcome.message, outcome
     assert "function" in ex.check_head_counter(constant, tiny_classifier).message
+
+
+# ---- question 5: predict, then verify -------------------------------------------------------------
+
+REASON = "a new head starts with small random weights so its logits are close to zero"
+
+
+@pytest.fixture(scope="module")
+def untrained():
+    from transformers import AutoModelForSequenceClassification, AutoTokenizer
+
+    from course_utils import registry
+
+    path = registry.checkpoint("features", announce=False)
+    torch.manual_seed(0)
+    return (AutoModelForSequenceClassification.from_pretrained(path, num_labels=3).eval(),
+            AutoTokenizer.from_pretrained(path))
+
+
+def test_prediction_graded_for_a_reason_not_for_being_right():
+    for option in ("A", "B", "C) the probabilities are spread over [0, 1] and change a lot from sentence "
+                   "to sentence"):
+        assert ex.check_prediction(option, REASON).correct
+    assert "at least" in ex.check_prediction("B", "small weights").message
+    assert "placeholder" in ex.check_prediction("B", "YOUR ANSWER HERE").message
+    assert not ex.check_prediction("D", REASON).correct
+    assert not ex.check_prediction(None, REASON).correct
+
+
+def test_record_prediction_prints_a_receipt(capsys):
+    receipt = ex.record_prediction("b", REASON)
+    assert isinstance(receipt, ex.PredictionReceipt) and receipt.choice == ex.PREDICTION_OPTIONS[1]
+    assert "recorded at" in capsys.readouterr().out
+    assert ex.record_prediction("B", "too short") is None
+
+
+def test_verification_right_says_whether_the_prediction_held(untrained):
+    model, tokenizer = untrained
+    probs = ex.untrained_probabilities(model, tokenizer)
+    assert (probs - 1 / 3).abs().max().item() < ex.NEAR_UNIFORM  # the fact the question is about
+    right = ex.check_untrained_probs(probs, model, tokenizer, ex.record_prediction("B", REASON), "B", REASON)
+    assert right.correct and "your prediction was right" in right.message
+    wrong = ex.check_untrained_probs(probs, model, tokenizer, ex.record_prediction("A", REASON), "A", REASON)
+    assert wrong.correct and "recorded prediction was A)" in wrong.message  # verification still counts
+
+
+def test_verification_needs_a_recorded_unedited_prediction_and_the_measurement(untrained):
+    model, tokenizer = untrained
+    probs = ex.untrained_probabilities(model, tokenizer)
+    receipt = ex.record_prediction("A", REASON)
+    outcome = ex.check_untrained_probs(probs, model, tokenizer, None, "A", REASON)
+    assert not outcome.correct and "no prediction is recorded" in outcome.message
+    outcome = ex.check_untrained_probs(probs, model, tokenizer, receipt, "B", REASON)  # edited after
+    assert not outcome.correct and "changed after" in outcome.message
+    typed = torch.full((4, 3), 1 / 3)  # the prediction typed in, not measured
+    outcome = ex.check_untrained_probs(typed, model, tokenizer, receipt, "A", REASON)
+    assert not outcome.correct and "log gap" in outcome.message
+    outcome = ex.check_untrained_probs(probs[:2], model, tokenizer, receipt, "A", REASON)
+    assert not outcome.correct and "shape" in outcome.message
+    batch = tokenizer(list(ex.UNTRAINED_SENTENCES), padding=True, return_tensors="pt")
+    with torch.no_grad():
+        maskless = model(input_ids=batch["input_ids"]).logits.softmax(-1)
+    outcome = ex.check_untrained_probs(maskless, model, tokenizer, receipt, "A", REASON)
+    assert not outcome.correct and "attention mask" in outcome.hint

@@ -8,7 +8,8 @@ from __future__ import annotations
 
 import copy
 import functools
-from collections.abc import Mapping
+import random
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import pandas as pd
@@ -201,24 +202,99 @@ def check_added_tokens(new_len: Any, lakers_id: Any) -> Feedback:
 
 
 FAMILY_OPTIONS = ("WordPiece (BERT)", "byte-level BPE (GPT-2)", "unigram (T5)")
-_FAMILY_WHY = {
-    "WordPiece (BERT)": "WordPiece turns a character it has never seen into [UNK], and the "
-                        "character is gone for good",
-    "unigram (T5)": "T5's unigram vocabulary maps a character it has never seen to <unk>",
-}
+# the registry role whose tokenizer stands for each family
+FAMILY_ROLE = {"WordPiece (BERT)": "sentiment", "byte-level BPE (GPT-2)": "generation",
+               "unigram (T5)": "t5"}
+# Question 4's evidence: the texts round_trip is checked on (the hidden test uses another one)
+SPELL_TEXTS = ("snow ☃ and 🤗", "hello🤗world", "Naïve café, déjà vu")
+
+
+def unseen_text(rng: random.Random | None = None) -> str:
+    """A text made up at check time (a new word, an accent, an emoji), so a typed table cannot pass."""
+    rng = rng or random.SystemRandom()
+    word = "".join(rng.choice("bcdfghklmnprstvz") + rng.choice("aeiou") for _ in range(3))
+    emoji = chr(rng.randrange(0x1F600, 0x1F640))
+    return f"{word.capitalize()} {rng.choice('éüñç')}a {emoji}"
+
+
+def round_trip_reference(tokenizer: Any, text: str) -> str:
+    """decode(encode(text)) without special tokens: the text a tokenizer gives back."""
+    return tokenizer.decode(tokenizer(text)["input_ids"], skip_special_tokens=True)
+
+
+def _round_trip_mistake(got: str, text: str, tokenizer: Any) -> str:
+    """The hint for a round_trip result that is not the decoded ids."""
+    ids = tokenizer(text)["input_ids"]
+    if got == text:
+        return ("you returned the text itself: encode it with the tokenizer, then decode the ids "
+                "(do not assume the answer)")
+    if got == tokenizer.decode(ids):
+        return "drop the special tokens ([CLS], </s>, ...): decode(ids, skip_special_tokens=True)"
+    if got == " ".join(tokenizer.tokenize(text)) or got == "".join(tokenizer.tokenize(text)):
+        return "you joined the tokens; decode the ids instead: tokenizer.decode(ids, ...)"
+    return "return tokenizer.decode(tokenizer(text)['input_ids'], skip_special_tokens=True)"
+
+
+def check_round_trips(round_trip: Any, texts: Sequence[str] = SPELL_TEXTS) -> dict[str, bool]:
+    """Question 4's evidence: round_trip(tokenizer, text) on every family and text, else fail.
+
+    The texts are `texts` and one made up for this call (unseen_text). Returns, for each family,
+    whether it gave every text back exactly (used inside checkers).
+    """
+    expect_callable(round_trip, "round_trip", "round_trip(tokenizer, text)")
+    texts = (*texts, unseen_text())
+    exact = {}
+    for family, role in FAMILY_ROLE.items():
+        tokenizer = tokenizer_for(role)
+        exact[family] = True
+        for text in texts:
+            expected = round_trip_reference(tokenizer, text)
+            where = f"round_trip(<{family} tokenizer>, {text!r})"
+            try:
+                got = round_trip(copy.deepcopy(tokenizer), text)
+            except Exception as err:  # the learner's function failed on this case
+                fail(f"{where} raised {describe_error(err)}",
+                     "encode with tokenizer(text)['input_ids'], then tokenizer.decode(...)")
+            if not isinstance(got, str):
+                fail(f"{where} returned {a_type(got)}, expected a str",
+                     "return the decoded text, tokenizer.decode(ids, skip_special_tokens=True)")
+            if got != expected:
+                fail(f"{where} returned {got!r}, but decoding its ids gives {expected!r}",
+                     _round_trip_mistake(got, text, tokenizer))
+            exact[family] = exact[family] and got == text
+    return exact
 
 
 @guarded
-def check_lossless_family(answer: Any) -> Feedback:
-    """Question 4: which family can spell any text, so that decode gives it back exactly."""
+def check_round_trip(round_trip: Any) -> Feedback:
+    """Question 4's evidence alone: round_trip is decode(encode(text)) for every family."""
+    exact = check_round_trips(round_trip)
+    return right(f"round_trip is right on {len(SPELL_TEXTS) + 1} texts (one made up for this check) "
+                 "and 3 tokenizers "
+                 f"({sum(exact.values())} of them gave every text back); now choose")
+
+
+@guarded
+def check_lossless_family(round_trip: Any, answer: Any) -> Feedback:
+    """Question 4: the evidence (round_trip) first, then which family gets any text back exactly."""
+    exact = check_round_trips(round_trip)  # nothing about the choice until the evidence is right
     choice = match_choice(answer, FAMILY_OPTIONS)
-    if choice in _FAMILY_WHY:
-        fail(_FAMILY_WHY[choice], "which family falls back to the bytes of a character?")
-    return right("byte-level BPE falls back to a character's UTF-8 bytes, so every text has a "
-                 "spelling and decode returns it exactly")
+    lossless = [family for family, ok in exact.items() if ok]
+    if choice not in lossless:
+        text = next(t for t in SPELL_TEXTS
+                    if round_trip_reference(tokenizer_for(FAMILY_ROLE[choice]), t) != t)
+        fail(f"your round_trip is right, and it shows that {choice} does not give "
+             f"{text!r} back; your choice does not follow from your evidence",
+             f"pick the family whose round_trip returned every text unchanged: {' or '.join(lossless)}")
+    return right(f"{choice}: your round_trip shows it is the only family that gives every text back; "
+                 "byte-level BPE falls back to a character's UTF-8 bytes, so every text has a "
+                 "spelling, while WordPiece turns a whole word with an unknown character into "
+                 "[UNK] and unigram maps an unknown character to <unk>")
 
 
 __all__ = ["ROLES", "BATCH_SENTENCES", "BATCH_LENGTH", "SPAN_TEXTS", "ADDED_WORDS", "PROBE",
            "tokenizer_for", "explore_tokens", "reference_batch", "check_padded_batch",
            "check_token_span", "added_token_facts", "check_added_tokens", "FAMILY_OPTIONS",
+           "FAMILY_ROLE", "SPELL_TEXTS", "unseen_text", "round_trip_reference", "check_round_trips",
+           "check_round_trip",
            "check_lossless_family"]

@@ -6,16 +6,22 @@ DataFrame (or a short text) so tests can call it without widgets.
 
 from __future__ import annotations
 
+import contextlib
+import functools
+import hashlib
 import numbers
-from typing import Any, Sequence
+import random
+import time
+from dataclasses import dataclass
+from typing import Any, Iterator, Sequence
 
 import pandas as pd
 import torch
 
-from ..feedback import (Feedback, expect_callable, expect_int, expect_tensor, expect_type, fail,
-                        guarded, match_choice, right, wrong)
+from ..feedback import (Feedback, a_type, describe_error, expect_callable, expect_int, expect_tensor,
+                        expect_type, fail, guarded, match_choice, right, wrong)
 from ..pooling import masked_mean_pool
-from ..probes import count_function_calls
+from ..probes import count_calls, count_function_calls
 
 # ---------------------------------------------------------------- question 1: a batch by hand
 
@@ -85,6 +91,74 @@ def check_batch_classification(probs: Any, labels: Any, reference: Sequence[dict
              "take argmax over the last axis of probs, then model.config.id2label")
     return right(f"{n} texts: your probabilities and labels equal the pipeline's "
                  "(same tokenizer, model, softmax and id2label)")
+
+
+# The texts classify_by_hand is re-run on: lengths far apart, so the batch is padded and leaving out the
+# attention mask moves the log-probabilities by 4e-4 to 6e-4 on the stand-ins (tolerance 2e-5)
+CLASSIFY_TEXTS = (
+    "Great.",
+    "The battery lasts two full days, the screen is gorgeous and the camera is far better than I expected.",
+    "Meh, fine.",
+    "It broke after a week.",
+)
+
+
+@contextlib.contextmanager
+def watch_pipelines() -> Iterator[dict[str, int]]:
+    """Count calls into transformers' pipelines: building one, calling one, or its steps by hand."""
+    from transformers import pipelines
+    from transformers.pipelines import base, text_classification
+
+    tc = text_classification.TextClassificationPipeline
+    with count_function_calls(pipeline=pipelines.pipeline, call=base.Pipeline.__call__,
+                              forward=base.Pipeline.forward, run_single=base.Pipeline.run_single,
+                              classify=tc.__call__, step=tc._forward,
+                              postprocess=tc.postprocess) as calls:
+        yield calls
+
+
+def _reference(model: Any, tokenizer: Any, texts: Sequence[str]) -> list[dict]:
+    """The pipeline's answer for `texts` with this model and tokenizer (one text at a time)."""
+    from transformers import pipeline
+
+    return pipeline("text-classification", model=model, tokenizer=tokenizer,
+                    device=model.device)(list(texts))
+
+
+@guarded
+def check_classify_by_hand(classify_by_hand: Any, model: Any, tokenizer: Any) -> Feedback:
+    """classify_by_hand(model, tokenizer, texts) -> (probs, labels): one padded batch, no pipeline.
+
+    Re-run on CLASSIFY_TEXTS with `model` and with a 3-label variant of it, under probes that see
+    any pipeline call and count the model's forward calls; compared with the pipeline's log-probs.
+    """
+    expect_callable(classify_by_hand, "classify_by_hand", "classify_by_hand(model, tokenizer, texts)")
+    cases = [("the lesson's classifier", model.eval(), list(CLASSIFY_TEXTS)),
+             ("a 3-label variant of it", head_variant(model, 3).to(model.device),
+              list(CLASSIFY_TEXTS[::-1]))]
+    for which, m, texts in cases:
+        reference = _reference(m, tokenizer, texts)
+        with watch_pipelines() as pipes, count_calls(m) as calls:
+            try:
+                out = classify_by_hand(m, tokenizer, list(texts))
+            except Exception as err:  # the learner's function failed on this case
+                fail(f"classify_by_hand raised {describe_error(err)} on {which}",
+                     "tokenize the texts with padding=True, call the model, softmax, id2label")
+        if any(pipes.values()):
+            fail("classify_by_hand runs a pipeline (the task says: without the pipeline)",
+                 "tokenize, call the model, take the softmax and map ids to names yourself")
+        if calls.forward != 1:
+            fail(f"classify_by_hand called the model {calls.forward} times for {len(texts)} texts",
+                 "tokenize all texts in ONE call with padding=True and run the model once")
+        if not (isinstance(out, tuple) and len(out) == 2):
+            fail(f"classify_by_hand returned {a_type(out)}, expected a pair (probs, labels)",
+                 "end with: return probs, labels")
+        feedback = check_batch_classification(out[0], out[1], reference)
+        if not feedback.correct:
+            fail(f"on {which}: {feedback.message}", feedback.hint)
+    return right(f"one padded batch, one forward call, no pipeline: your probabilities and labels "
+                 f"equal the pipeline's on {len(CLASSIFY_TEXTS)} texts, for the classifier and for a "
+                 "3-label variant (so the labels come from model.config.id2label)")
 
 
 # ---------------------------------------------------------------- question 2: masked mean pooling
@@ -172,6 +246,7 @@ HEAD_OPTIONS = (
     "AutoModelForQuestionAnswering",
 )
 HEAD_ANSWER = "AutoModelForTokenClassification"
+HEAD_SENTENCE = "Ada Lovelace was born in London."
 _HEAD_WHY_NOT = {
     "AutoModel": ("AutoModel has no head: it returns hidden states, not label scores",
                   "you need a head that gives scores for each label"),
@@ -186,14 +261,137 @@ _HEAD_WHY_NOT = {
 }
 
 
+@functools.lru_cache(maxsize=None)
+def _checkpoint_config(role: str) -> dict:
+    """The configuration of a registry role's checkpoint, as a dict (read once)."""
+    from transformers import AutoConfig
+
+    from ..registry import checkpoint
+
+    return AutoConfig.from_pretrained(checkpoint(role, announce=False), trust_remote_code=False).to_dict()
+
+
+def head_config(num_labels: int = 3, checkpoint_role: str = "sentiment") -> Any:
+    """The sentiment checkpoint's configuration, shrunk to one small layer, with `num_labels` labels.
+
+    Same architecture and vocabulary as the checkpoint, so its tokenizer's inputs fit; small enough
+    that building a model from it takes milliseconds (hidden size 32 instead of 768).
+    """
+    from transformers import AutoConfig
+
+    values = _checkpoint_config(checkpoint_role)
+    config = AutoConfig.for_model(values["model_type"], **{k: v for k, v in values.items()
+                                                          if k != "model_type"})
+    config.num_hidden_layers, config.hidden_size, config.num_attention_heads = 1, 32, 2
+    for name in ("hidden_dim", "intermediate_size"):
+        if hasattr(config, name):
+            setattr(config, name, 64)
+    config.num_labels = num_labels
+    return config
+
+
+def config_for(option: str, num_labels: int = 3) -> Any:
+    """head_config for an Auto class of HEAD_OPTIONS: a question-answering head always has 2 labels."""
+    return head_config(2 if option == "AutoModelForQuestionAnswering" else num_labels)
+
+
+def expected_output_shape(option: str, config: Any, input_ids: torch.Tensor) -> tuple[int, ...]:
+    """The shape of model(**inputs)[0] for an Auto class named in HEAD_OPTIONS (tested on real models)."""
+    batch, length = tuple(input_ids.shape)
+    return {"AutoModel": (batch, length, config.hidden_size),
+            "AutoModelForSequenceClassification": (batch, config.num_labels),
+            "AutoModelForTokenClassification": (batch, length, config.num_labels),
+            "AutoModelForMaskedLM": (batch, length, config.vocab_size),
+            "AutoModelForQuestionAnswering": (batch, length)}[option]
+
+
+_SHAPE_HINT = "model = head_class.from_config(config); return tuple(model(**inputs)[0].shape)"
+
+
+def _shape_of(value: Any, where: str) -> tuple[int, ...]:
+    """A learner's shape (tuple, list or torch.Size of ints) as a tuple, else fail."""
+    if isinstance(value, torch.Tensor):
+        fail(f"{where} returned a tensor, not its shape", "return tuple(output.shape)")
+    if not isinstance(value, (tuple, list)) or not all(
+            isinstance(n, numbers.Integral) and not isinstance(n, bool) for n in value):
+        fail(f"{where} returned {a_type(value)}, expected a tuple of ints",
+             "return tuple(model(**inputs)[0].shape)")
+    return tuple(int(n) for n in value)
+
+
+def check_shapes(output_shape: Any, tokenizer: Any) -> dict[str, tuple[int, ...]]:
+    """Question 3's evidence: output_shape(head_class, config, inputs) for every option, else fail.
+
+    Run with config_for(option, labels) for 3, 5 and a random number of labels, on one and on two
+    (padded) sentences; returns each option's shape for HEAD_SENTENCE with 3 labels (used inside checkers).
+    """
+    import transformers
+
+    expect_callable(output_shape, "output_shape", "output_shape(head_class, config, inputs)")
+    batches = [tokenizer([HEAD_SENTENCE], return_tensors="pt"),
+               tokenizer(["Grace Hopper worked on the first compilers.", "Alan Turing was here."],
+                         padding=True, return_tensors="pt")]
+    shapes: dict[str, tuple[int, ...]] = {}
+    seen: dict[tuple[str, int, int], tuple[int, ...]] = {}  # (option, labels, batch) -> shape
+    values = _checkpoint_config("sentiment")
+    checkpoint_config = transformers.AutoConfig.for_model(
+        values["model_type"], **{k: v for k, v in values.items() if k != "model_type"})
+    unseen = random.SystemRandom().randrange(6, 13)  # a number of labels made up for this check
+    cases = [(3, 0), (3, 1), (5, 1), (unseen, 1)]
+    for labels, number in cases:
+        inputs = batches[number]
+        for option in HEAD_OPTIONS:
+            config = config_for(option, labels)
+            where = (f"output_shape({option}, <config with {labels} labels>, "
+                     f"<{tuple(inputs['input_ids'].shape)} input_ids>)")
+            try:
+                with torch.no_grad():
+                    got = output_shape(getattr(transformers, option), config, inputs)
+            except Exception as err:  # the learner's function failed on this case
+                fail(f"{where} raised {describe_error(err)}", _SHAPE_HINT)
+            got = _shape_of(got, where)
+            want = expected_output_shape(option, config, inputs["input_ids"])
+            if got != want:
+                if got == tuple(inputs["input_ids"].shape) and option != "AutoModelForQuestionAnswering":
+                    hint = "that is the shape of the input ids: return the shape of the model's output"
+                elif any(got == shape for (o, _, _), shape in seen.items() if o == option):
+                    hint = ("the same shape as for another number of labels or another batch: did "
+                            "you type a constant? Build the model from the config you are given")
+                elif got == expected_output_shape(option, checkpoint_config, inputs["input_ids"]):
+                    hint = ("that is the shape of the checkpoint's own model (its hidden size, its "
+                            f"{checkpoint_config.num_labels} labels), not of the config you are given: "
+                            "build the model with head_class.from_config(config)")
+                else:
+                    hint = _SHAPE_HINT
+                fail(f"{where} returned {got}, expected {want}", hint)
+            seen[(option, labels, number)] = got
+            if (labels, number) == (3, 0):
+                shapes[option] = got
+    return shapes
+
+
 @guarded
-def check_head_choice(answer: Any) -> Feedback:
-    """Which Auto class tags every token: the class name (or the class itself)."""
+def check_head_shapes(output_shape: Any, tokenizer: Any) -> Feedback:
+    """Question 3's evidence alone: output_shape gives each head's output shape."""
+    shapes = check_shapes(output_shape, tokenizer)
+    table = ", ".join(f"{k}: {v}" for k, v in shapes.items())
+    return right(f"output_shape is right for all five classes, two configs and two batches ({table}); "
+                 "now choose")
+
+
+@guarded
+def check_head_choice(output_shape: Any, answer: Any, tokenizer: Any) -> Feedback:
+    """Question 3: the evidence (output_shape) first, then which Auto class tags every token."""
+    shapes = check_shapes(output_shape, tokenizer)  # nothing about the choice until this is right
     choice = match_choice(answer, HEAD_OPTIONS)
+    length = shapes["AutoModel"][1]
     if choice != HEAD_ANSWER:
-        fail(*_HEAD_WHY_NOT[choice])
-    return right("token classification: one vector per token in, logits (batch, sequence, "
-                 "num_labels) out")
+        message, hint = _HEAD_WHY_NOT[choice]
+        fail(f"your shapes are right, and {choice} gives {shapes[choice]} for one sentence of "
+             f"{length} tokens and 3 tags: {message}; your choice does not follow from them",
+             f"pick the class whose output is (batch, tokens, tags) = (1, {length}, 3); {hint}")
+    return right(f"token classification: {shapes[choice]}, one score per token and tag, which is "
+                 "what tagging every word needs")
 
 
 # ---------------------------------------------------------------- question 4: size of a head
@@ -262,6 +460,125 @@ def check_head_counter(count_head_params: Any, model: torch.nn.Module) -> Feedba
                  "model.base_model.num_parameters()")
     return right(f"count_head_params counts the head of any such model ({head_parameter_count(model):,} "
                  "parameters here; it also holds with 2 and 5 labels)")
+
+
+# ---------------------------------------------------------------- question 5: predict, then verify
+
+PREDICTION_OPTIONS = (
+    "A) one label gets a probability near 1, for every sentence",
+    "B) every label gets a probability close to 1/3, for every sentence",
+    "C) the probabilities are spread over [0, 1] and change a lot from sentence to sentence",
+)
+UNTRAINED_SENTENCES = ("The train was late again.", "I love this phone!",
+                       "Terrible service, never again.", "ok")
+MIN_REASON_WORDS = 8
+NEAR_UNIFORM = 0.1  # max |p - 1/3| the measurement calls "close to 1/3" (measured: 0.010-0.015)
+
+
+@dataclass(frozen=True)
+class PredictionReceipt:
+    """A prediction as it was recorded: the option, the reason, their digest and the time."""
+
+    choice: str
+    reason: str
+    digest: str
+    recorded_at: float
+
+    def __str__(self) -> str:
+        when = time.strftime("%H:%M:%S UTC", time.gmtime(self.recorded_at))
+        return f"prediction {self.choice[:2]} recorded at {when} (digest {self.digest})"
+
+
+def _digest(choice: str, reason: str) -> str:
+    return hashlib.sha256(f"{choice}\n{reason.strip()}".encode()).hexdigest()[:12]
+
+
+def _reason_words(reason: Any) -> int:
+    """The number of words in a reason, else fail."""
+    expect_type(reason, str, "reason")
+    if "YOUR ANSWER" in reason.upper() or "NotImplementedError" in reason:
+        fail("reason still holds the placeholder", "write why you expect that outcome")
+    words = len(reason.split())
+    if words < MIN_REASON_WORDS:
+        fail(f"reason has {words} word(s); write at least {MIN_REASON_WORDS}",
+             "say why: what are the head's weights before training, and what does softmax do "
+             "with logits near zero?")
+    return words
+
+
+@guarded
+def check_prediction(prediction: Any, reason: Any) -> Feedback:
+    """Question 5's prediction: one option and a reason (graded for being there, never for being right)."""
+    choice = match_choice(prediction, PREDICTION_OPTIONS, "prediction")
+    words = _reason_words(reason)
+    return right(f"prediction {choice[:2]} with a {words}-word reason: recorded. It earns its point for "
+                 "being made with a reason, not for being right; now verify it below")
+
+
+def record_prediction(prediction: Any, reason: Any) -> PredictionReceipt | None:
+    """Record a prediction before the verification runs: prints and returns a receipt (None if invalid)."""
+    feedback = check_prediction(prediction, reason)
+    if not feedback.correct:
+        print(feedback)
+        return None
+    choice = match_choice(prediction, PREDICTION_OPTIONS, "prediction")
+    receipt = PredictionReceipt(choice, reason.strip(), _digest(choice, reason), time.time())
+    print(f"Recorded: {receipt}. Do not edit it after you verify: the receipt keeps this version.")
+    return receipt
+
+
+def untrained_probabilities(model: Any, tokenizer: Any,
+                            texts: Sequence[str] = UNTRAINED_SENTENCES) -> torch.Tensor:
+    """The reference: softmax of `model`'s logits for `texts`, one padded batch with its mask."""
+    batch = tokenizer(list(texts), padding=True, truncation=True, return_tensors="pt").to(model.device)
+    with torch.no_grad():
+        return model.eval()(**batch).logits.softmax(dim=-1).cpu()
+
+
+def prediction_from(probs: torch.Tensor) -> str:
+    """The option a table of probabilities (texts, labels) bears out."""
+    p = probs.detach().double().cpu()
+    if (p - 1.0 / p.shape[-1]).abs().max().item() < NEAR_UNIFORM:
+        return PREDICTION_OPTIONS[1]
+    if bool((p.max(dim=-1).values > 0.9).all()):
+        return PREDICTION_OPTIONS[0]
+    return PREDICTION_OPTIONS[2]
+
+
+@guarded
+def check_untrained_probs(untrained_probs: Any, model: Any, tokenizer: Any, receipt: Any,
+                          prediction: Any, reason: Any) -> Feedback:
+    """Question 5's verification: a recorded prediction first, then the measured probabilities."""
+    if not isinstance(receipt, PredictionReceipt):
+        fail("no prediction is recorded yet (receipt is not a receipt)",
+             "write prediction and reason, run that cell (it records them), then verify")
+    choice = match_choice(prediction, PREDICTION_OPTIONS, "prediction")
+    if _digest(choice, str(reason)) != receipt.digest:
+        fail("prediction or reason changed after they were recorded",
+             "a prediction is made before the measurement: put back the one you recorded "
+             f"({receipt.choice[:2]}), or re-run the prediction cell only if you have not verified yet")
+    expected = untrained_probabilities(model, tokenizer)
+    n, labels = expected.shape
+    probs = expect_tensor(untrained_probs, "untrained_probs")
+    if tuple(probs.shape) != (n, labels):
+        fail(f"untrained_probs has shape {tuple(probs.shape)}, expected ({n}, {labels}): one row per "
+             "sentence of ex.UNTRAINED_SENTENCES, one column per label", "run fresh on all of them at once")
+    p = probs.detach().to("cpu", torch.float64)
+    if (p < 0).any() or (p > 1).any() or not torch.allclose(p.sum(-1), torch.ones(n, dtype=p.dtype),
+                                                            atol=1e-4):
+        fail("the rows of untrained_probs are not probabilities", "apply softmax(dim=-1) to the logits")
+    gap = (p.clamp_min(1e-300).log() - expected.double().log()).abs().max().item()
+    if gap > LOGPROB_TOLERANCE:
+        fail(f"untrained_probs differ from fresh's probabilities (log gap {gap:.3g})",
+             "fresh on ex.UNTRAINED_SENTENCES: one padded batch with its attention mask, model in eval mode")
+    measured = prediction_from(p)
+    spread = (p - 1.0 / labels).abs().max().item()
+    verdict = ("your prediction was right" if measured == receipt.choice else
+               f"your recorded prediction was {receipt.choice[:2]}: compare your reason with why")
+    return right(f"measured: every probability is within {spread:.3f} of 1/{labels}, option {measured[:2]}; "
+                 f"{verdict}. The new head's weights start small (std "
+                 f"{getattr(model.config, 'initializer_range', 0.02)}), so its logits are near 0 and "
+                 "softmax of near-equal logits is near-uniform: the untrained head knows nothing yet")
 
 
 # ---------------------------------------------------------------- explorer: sentence similarity
