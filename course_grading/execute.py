@@ -341,12 +341,26 @@ def limit_reasons(nb: Any, job: Job) -> list[str]:
     return reasons
 
 
+HAND_GRADED = "a written answer: to grade by hand"
+WRITTEN_STUB = "YOUR ANSWER HERE"  # what nbgrader's release leaves in a written answer
+
+
+def is_hand_graded(meta: dict) -> bool:
+    """An answer cell that is also a grade cell (nbgrader's manually graded answer)."""
+    return bool(meta.get("grade")) and bool(meta.get("solution"))
+
+
 def score(nb: Any, run: Run, job: Job) -> tuple[dict[str, float], dict[str, str]]:
     """Points for each graded cell: its maximum when it ran and reported no error, else 0."""
     scores = {gid: 0.0 for gid in job.max_scores}
     details = {gid: "not run" for gid in job.max_scores}
     for i, cell in enumerate(nb.cells):
-        gid = nbgrader_meta(cell).get("grade_id")
+        meta = nbgrader_meta(cell)
+        gid = meta.get("grade_id")
+        if gid in job.max_scores and is_hand_graded(meta):  # a person scores it, not the grader
+            unanswered = cell.source.strip() in ("", WRITTEN_STUB)
+            details[gid] = "not answered" if unanswered else HAND_GRADED
+            continue
         if gid not in job.max_scores or i not in job.locked or cell.cell_type != "code":
             continue
         errors = _errors(cell)
@@ -407,6 +421,8 @@ def grade_submission(job: Job) -> Result:
         result.reasons = list(dict.fromkeys(reasons))
         return result
     result.scores, result.details = score(nb, final, job)
+    reasons += [f"{gid}: a written answer ({job.max_scores[gid]:g} points), to grade by hand; "
+                "it counts 0 until you do" for gid, d in result.details.items() if d == HAND_GRADED]
     reasons += limit_reasons(nb, job)
     if result.flags:
         reasons.append("check by hand: the tamper detector saw " + "; ".join(result.flags[:5]))

@@ -533,15 +533,30 @@ def test_self_tampering_is_flagged_for_a_look_by_hand(batch01: dict) -> None:
 
 
 @pytest.mark.parametrize("assignment", ASSIGNMENTS)
+def _hand_graded(assignment: str) -> dict[str, float]:
+    """grade_id -> points of the assignment's manually graded answers (solution and grade cells)."""
+    src = nbformat.read(EXERCISES / "source" / assignment / notebook_name(EXERCISES, assignment), 4)
+    return {nbgrader_meta(c)["grade_id"]: float(nbgrader_meta(c).get("points", 0)) for c in src.cells
+            if nbgrader_meta(c).get("grade") and nbgrader_meta(c).get("solution")}
+
+
 def test_source_earns_full_marks_and_student_version_zero(assignment: str, graded: dict) -> None:
     results = graded["lessons"][assignment]
     source = results["solution"]
     release_row = results.get("student_version") or results["student_version.ipynb"]
     assert source.max_total > 0, f"{assignment} has no graded test cells"
-    assert (source.status, source.total, source.flags) == ("ok", source.max_total, []), \
+    hand = _hand_graded(assignment)  # written answers: a person scores them, never the grader
+    assert (source.status, source.total, source.flags) == ("ok", source.max_total - sum(hand.values()),
+                                                           []), \
         f"{assignment} source: {source.scores} ({source.details}); {source.reasons}"
+    assert {g for g, d in source.details.items() if d == "a written answer: to grade by hand"} == \
+        set(hand), source.details
+    assert [r for r in source.reasons if "to grade by hand" in r] == \
+        [f"{g}: a written answer ({p:g} points), to grade by hand; it counts 0 until you do"
+         for g, p in hand.items()], source.reasons
     assert (release_row.status, release_row.total) == ("ok", 0), \
         f"{assignment} student version: {release_row.scores}; {release_row.reasons}"
+    assert not any("to grade by hand" in r for r in release_row.reasons), release_row.reasons
 
 
 # ---------------------------------------------------------------------------------------------
