@@ -120,19 +120,49 @@ def my_greedy(model, input_ids, attention_mask, max_new_tokens):
 def compare_first_step(model, inputs_a, inputs_b):
     return ex.first_step_comparison(model, inputs_a, inputs_b)
 ''', "first_step_comparison"),
-    "q1": ("ex.check_first_step_logits(first_logits, model, inputs)", '''
-start = torch.full((1, 1), model.config.decoder_start_token_id, device=device)
-with torch.no_grad():
-    first_logits = model(**inputs, decoder_input_ids=start).logits[:, -1, :].softmax(-1)
-''', "probabilities"),
-    "q2": ("ex.check_loss_by_hand(loss_by_hand, model, inputs, labels)", '''
-with torch.no_grad():
-    logits = model(**inputs, labels=labels).logits
-loss_by_hand = F.cross_entropy(logits[:, :-1].reshape(-1, logits.shape[-1]), labels[:, 1:].reshape(-1))
+    "q1": ("ex.check_first_step(first_step, model, tokenizer)", '''
+def first_step(model, inputs):  # the logits generate() returns for its first step
+    out = model.generate(**inputs, max_new_tokens=1, do_sample=False, num_beams=1,
+                         return_dict_in_generate=True, output_logits=True)
+    return out.logits[0]
+''', "calls generate()"),
+    "q1_helper": ("ex.check_first_step(first_step, model, tokenizer)", '''
+from course_utils.decoding import first_step_logits as fsl
+
+def first_step(model, inputs):
+    return fsl(model, inputs["input_ids"], inputs["attention_mask"])
+''', "first_step_logits"),
+    "q1_labels": ("ex.check_first_step(first_step, model, tokenizer)", '''
+def first_step(model, inputs):  # labels of one token: the model shifts them into [start]
+    labels = torch.full((inputs["input_ids"].shape[0], 1), 5, device=inputs["input_ids"].device)
+    return model(**inputs, labels=labels).logits[:, -1]
+''', "labels="),
+    "q2": ("ex.check_teacher_forced_loss(teacher_forced_loss, model, tokenizer)", '''
+def teacher_forced_loss(model, inputs, labels):  # reads the model's own loss
+    return model(**inputs, labels=labels).loss
+''', "labels="),
+    "q2_forward": ("ex.check_teacher_forced_loss(teacher_forced_loss, model, tokenizer)", '''
+def teacher_forced_loss(model, inputs, labels):  # the same, through the class's forward (no hooks run)
+    return type(model).forward(model, **inputs, labels=labels).loss
+''', "labels="),
+    "q2_shift": ("ex.check_teacher_forced_loss(teacher_forced_loss, model, tokenizer)", '''
+def teacher_forced_loss(model, inputs, labels):  # the model's own shift
+    logits = model(**inputs, decoder_input_ids=model._shift_right(labels)).logits
+    return F.cross_entropy(logits.reshape(-1, logits.shape[-1]), labels.reshape(-1))
+''', "_shift_right"),
+    "q2_gpt2": ("ex.check_teacher_forced_loss(teacher_forced_loss, model, tokenizer)", '''
+def teacher_forced_loss(model, inputs, labels):  # shifted by hand, then shifted again as for GPT-2
+    start = torch.full_like(labels[:, :1], model.config.decoder_start_token_id)
+    decoder_input_ids = torch.cat([start, labels[:, :-1]], dim=1)
+    decoder_input_ids = decoder_input_ids.masked_fill(decoder_input_ids == -100, model.config.pad_token_id)
+    logits = model(**inputs, decoder_input_ids=decoder_input_ids).logits
+    return F.cross_entropy(logits[:, :-1].reshape(-1, logits.shape[-1]), labels[:, 1:].reshape(-1))
 ''', "shifted"),
-    "q6": ("ex.check_rescale_choice(rescale_answer)", '''
-rescale_answer = ex.CHOICES[0]
-''', "order"),
+    "q6": ("ex.check_rescale_choice(rescale_answer, rescale_evidence, model, inputs)", '''
+rescale_answer = ex.CHOICES[1]  # the right choice, with evidence typed in
+rescale_evidence = {"with_rescale": torch.zeros(model.config.vocab_size),
+                    "without_rescale": torch.ones(model.config.vocab_size)}
+''', "with_rescale"),
     "q5": ("ex.check_top_candidates(top_candidates, tokenizer)", '''
 from course_utils.decoding import candidate_table
 
@@ -221,7 +251,12 @@ task_choices["Continue a story from its first sentence"] = "text2text-generation
      'lossless_family = ex.FAMILY_OPTIONS[0]', "does not follow"),
     (3, "q3", "ex.check_head_choice(output_shape, head_class, tokenizer)",
      'head_class = "AutoModelForSequenceClassification"', "does not follow"),
-    (4, "q5", "ex.check_right_padding(right_padding_answer)", 'right_padding_answer = "B"', None),
+    # L04 Q5: the right choice with evidence typed in (tests/test_l04_*.py brute-forces every pair)
+    (4, "q5", "ex.check_right_padding(right_padding_answer, right_padding_evidence, model, tokenizer)", '''
+right_padding_answer = "A"
+right_padding_evidence = {"last_column": torch.ones(model.config.vocab_size),
+                          "alone": torch.zeros(model.config.vocab_size)}
+''', "alone"),
     # L02 Q1: padding=True (longest), not a fixed length
     (2, "q1", "ex.check_padded_batch(batch)",
      'batch = tokenizer(SENTENCES, padding=True, truncation=True, return_tensors="pt")', None),
@@ -279,6 +314,9 @@ with torch.no_grad():
     q3_states = model(**q3_inputs, output_hidden_states=True).hidden_states
     lens = torch.stack([model.lm_head(model.transformer.ln_f(h[0, -1])) for h in q3_states])
 ''', None),
+    # L04 Q6 (fix this broken code): the broken function handed in unfixed
+    (4, "q6", "ex.check_fixed_next_token_logits(next_token_logits, model, tokenizer)",
+     'next_token_logits = buggy_next_token_logits', "still the bug"),
     # L04 Q4: right padding with default position ids
     (4, "q4", "ex.check_padded_batch(batch, position_ids, model, tokenizer)", '''
 tokenizer.pad_token = tokenizer.eos_token

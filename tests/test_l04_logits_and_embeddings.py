@@ -192,20 +192,168 @@ def test_checkers_never_raise(model, tokenizer):
     assert_wrong(ex.check_padded_batch(broken, position_ids, model, tokenizer), "raised")
 
 
-# ---------- Q5 ----------
+# ---------- Q5: a choice with evidence ----------
 
-def test_check_right_padding():
-    assert ex.check_right_padding("A").correct
-    assert ex.check_right_padding(" a ").correct
-    assert ex.check_right_padding(ex.RIGHT_PADDING_OPTIONS[0]).correct
-    for option in ex.RIGHT_PADDING_OPTIONS[1:]:
-        assert_wrong(ex.check_right_padding(option))
-    assert_wrong(ex.check_right_padding("D"), "[:, -1]")
-    assert_wrong(ex.check_right_padding("Z"), "not one of the options")
-    assert_wrong(ex.check_right_padding(""), "not one of the options")
-    assert_wrong(ex.check_right_padding("Apples"), "not one of the options")
-    assert_wrong(ex.check_right_padding(None), "None")
-    assert_wrong(ex.check_right_padding(1), "int")
+def evidence(model, tokenizer):
+    return ex.right_padding_evidence(model, tokenizer)
+
+
+def test_check_right_padding_accepts_evidence_and_the_choice_it_supports(model, tokenizer):
+    ev = evidence(model, tokenizer)
+    for answer in ("A", " a ", "A)", ex.RIGHT_PADDING_OPTIONS[0]):
+        assert ex.check_right_padding(answer, ev, model, tokenizer).correct
+    batched = {k: v[None] for k, v in ev.items()}  # (1, vocab) is accepted too
+    assert ex.check_right_padding("A", batched, model, tokenizer).correct
+    assert_wrong(ex.check_right_padding("D", ev, model, tokenizer), "differ by up to")
+    assert_wrong(ex.check_right_padding("C", ev, model, tokenizer), "not zero")
+    assert_wrong(ex.check_right_padding("B", ev, model, tokenizer), "without an error")
+    assert_wrong(ex.check_right_padding("Z", ev, model, tokenizer), "not one of the options")
+    assert_wrong(ex.check_right_padding(None, ev, model, tokenizer), "None")
+    assert_wrong(ex.check_right_padding(1, ev, model, tokenizer), "int")
+
+
+def test_check_right_padding_names_each_evidence_mistake(model, tokenizer):
+    ev, vocab = evidence(model, tokenizer), model.config.vocab_size
+    left = ex.padded_last_column(model, tokenizer, ex.PAD_TEXTS, side="left")[0]
+    unmasked = ex.padded_last_column(model, tokenizer, ex.PAD_TEXTS, attention_mask=False)[0]
+    long_row = ex.padded_last_column(model, tokenizer, ex.PAD_TEXTS)[1]
+    cases = [
+        (None, "compute the evidence first"),
+        ([1.0, 2.0], "keys"),
+        ({"last_column": ev["last_column"]}, "keys"),
+        ({"last_column": ev["last_column"].tolist(), "alone": ev["alone"]}, "expected a tensor"),
+        ({"last_column": ev["last_column"][:10], "alone": ev["alone"]}, "logits"),
+        ({"last_column": ev["last_column"].softmax(-1), "alone": ev["alone"]}, "probabilities"),
+        ({"last_column": ev["last_column"], "alone": ev["last_column"]}, "on its own"),
+        ({"last_column": left, "alone": ev["alone"]}, "padded on the left"),
+        ({"last_column": ev["alone"], "alone": ev["alone"]}, "not padded on the right"),
+        ({"last_column": unmasked, "alone": ev["alone"]}, "attention mask"),
+        ({"last_column": long_row, "alone": ev["alone"]}, "long text"),
+        ({"last_column": torch.zeros(vocab), "alone": ev["alone"]}, "not logits[0, -1]"),
+    ]
+    for bad, words in cases:
+        assert_wrong(ex.check_right_padding("A", bad, model, tokenizer), words)
+
+
+def test_padded_last_column_leaves_the_tokenizer_as_it_was(model, tokenizer):
+    tokenizer.padding_side, tokenizer.pad_token = "left", None
+    ex.padded_last_column(model, tokenizer, ex.PAD_TEXTS)
+    assert (tokenizer.padding_side, tokenizer.pad_token) == ("left", None)
+
+
+# ---------- Q6: fix this broken code ----------
+
+def fixed(model, tokenizer, texts):
+    tokenizer.pad_token = tokenizer.eos_token
+    batch = tokenizer(list(texts), padding=True, padding_side="right", return_tensors="pt")
+    with torch.no_grad():
+        logits = model(**batch).logits
+    return logits[torch.arange(len(texts)), batch["attention_mask"].sum(-1) - 1]
+
+
+def fixed_left(model, tokenizer, texts):
+    tokenizer.pad_token = tokenizer.eos_token
+    batch = tokenizer(list(texts), padding=True, padding_side="left", return_tensors="pt")
+    positions = (batch["attention_mask"].cumsum(-1) - 1).clamp(min=0)
+    with torch.no_grad():
+        return model(**batch, position_ids=positions).logits[:, -1]
+
+
+def test_fix_accepts_either_fix(model, tokenizer):
+    assert ex.check_fixed_next_token_logits(fixed, model, tokenizer).correct
+    assert ex.check_fixed_next_token_logits(fixed_left, model, tokenizer).correct
+
+
+def test_fix_inputs_show_the_bug_by_a_clear_margin(model, tokenizer):
+    """Every batch the checker uses has short rows where the bug moves the logits by far more than ATOL."""
+    for texts in ex.FIX_TEXTS:
+        buggy = ex.padded_last_column(model, tokenizer, texts)
+        gaps = [float((buggy[r] - next_token.last_logits(model, tokenizer, t)).abs().max())
+                for r, t in enumerate(texts)]
+        longest = max(range(len(texts)), key=lambda r: len(tokenizer(texts[r])["input_ids"]))
+        assert all(g > 0.1 for r, g in enumerate(gaps) if r != longest), gaps  # measured 0.68-0.76
+
+
+def test_fix_names_the_bug_and_other_mistakes(model, tokenizer):
+    def unfixed(model, tokenizer, texts):
+        return ex.padded_last_column(model, tokenizer, tuple(texts))
+
+    def left_without_positions(model, tokenizer, texts):
+        return ex.padded_last_column(model, tokenizer, tuple(texts), side="left")
+
+    def one_by_one(model, tokenizer, texts):
+        return torch.stack([next_token.last_logits(model, tokenizer, t) for t in texts])
+
+    def check(fn):
+        return ex.check_fixed_next_token_logits(fn, model, tokenizer)
+
+    assert_wrong(check(unfixed), "still the bug", "logits[:, -1]")
+    assert_wrong(check(left_without_positions), "position_ids")
+    assert_wrong(check(one_by_one), "batched")
+    assert_wrong(check(lambda m, t, x: fixed(m, t, x)[:1]), "shape")
+    assert_wrong(check(lambda m, t, x: fixed(m, t, x[::-1])), "differ")
+    assert_wrong(check(None), "None")
+    assert_wrong(check(lambda m, t, x: 1 / 0), "ZeroDivisionError")
+
+
+# ---------- brute force: no choice is earned without the evidence ----------
+
+@pytest.fixture(scope="module")
+def q5_namespace():
+    from test_exercise_shortcuts import run_until
+
+    return run_until(4, "q5_test")  # the source's cells up to Q5's graded cell, its evidence included
+
+
+def _graded_cell(lesson, question):
+    from test_exercise_shortcuts import _cells, _python
+
+    return compile(_python(dict(_cells(lesson))[f"{question}_test"]), f"{question}_test", "exec")
+
+
+EVIDENCE = {  # how a learner might fill right_padding_evidence without measuring it
+    "missing": "del right_padding_evidence",
+    "None": "right_padding_evidence = None",
+    "zeros": "right_padding_evidence = {'last_column': torch.zeros(V), 'alone': torch.zeros(V)}",
+    "typed constants": "right_padding_evidence = {'last_column': torch.full((V,), 2.5), "
+                       "'alone': torch.ones(V)}",
+    "random": "g = torch.Generator().manual_seed(0)\n"
+              "right_padding_evidence = {'last_column': torch.randn(V, generator=g), "
+              "'alone': torch.randn(V, generator=g)}",
+    "a list": "right_padding_evidence = {k: v.tolist() for k, v in right_padding_evidence.items()}",
+    "swapped": "right_padding_evidence = {'last_column': right_padding_evidence['alone'], "
+               "'alone': right_padding_evidence['last_column']}",
+    "left padded": "right_padding_evidence = {'last_column': ex.padded_last_column(model, tokenizer, "
+                   "ex.PAD_TEXTS, side='left')[0], 'alone': right_padding_evidence['alone']}",
+    "right": "",
+}
+CHOICES = ("A", "B", "C", "D", *ex.RIGHT_PADDING_OPTIONS)
+
+
+def test_q5_brute_force_every_choice_needs_the_evidence(q5_namespace):
+    from course_utils.feedback import evaluate
+
+    graded = _graded_cell(4, "q5")
+    earned = []
+    for name, code in EVIDENCE.items():
+        messages = set()
+        for choice in CHOICES:
+            ns = dict(q5_namespace, V=q5_namespace["model"].config.vocab_size)
+            exec(code, ns)
+            ns["right_padding_answer"] = choice
+            feedback = evaluate(ex.check_right_padding, ns, "right_padding_answer", "right_padding_evidence",
+                                "model", "tokenizer")
+            messages.add(str(feedback))
+            try:
+                exec(graded, ns)
+                passed = True
+            except Exception:  # any error in a graded cell costs its points (nbgrader)
+                passed = False
+            if feedback.correct or passed:
+                earned.append((name, choice, feedback.correct, passed))
+        if name != "right":  # wrong evidence: the self-check says nothing about the choice
+            assert len(messages) == 1, (name, messages)
+    assert earned == [("right", c, True, True) for c in CHOICES if c in ("A", ex.RIGHT_PADDING_OPTIONS[0])]
 
 
 # ---------- the notebooks ----------

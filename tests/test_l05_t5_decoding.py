@@ -36,78 +36,170 @@ def correct(outcome):
     return outcome.correct
 
 
-# ---- question 1: first-step logits -----------------------------------------------------------
+# ---- question 1: first-step logits, a function re-run on the checker's inputs ---------------------
 
-def test_first_step_right(t5, inputs):
-    model, _ = t5
-    logits = first_step_logits(model, inputs["input_ids"], inputs["attention_mask"])
-    assert correct(ex.check_first_step_logits(logits, model, inputs))
+def first_step(model, inputs):
+    start = torch.full((inputs["input_ids"].shape[0], 1), model.config.decoder_start_token_id)
+    return model(**inputs, decoder_input_ids=start).logits[:, -1, :]
+
+
+def test_first_step_right(t5):
+    model, tokenizer = t5
+    assert correct(ex.check_first_step(first_step, model, tokenizer))
 
 
 @pytest.mark.parametrize("transform,words", [
     (lambda x, d: x * d ** 0.5, "sqrt(d_model)"),
     (lambda x, d: x.softmax(-1), "probabilities"),
-    (lambda x, d: x[:, None, :], "(1, 1, vocab)"),
+    (lambda x, d: x[:, None, :], "one dimension too many"),
     (lambda x, d: x[0], "shape"),
     (lambda x, d: x + 1.0, "values differ"),
+    (lambda x, d: x.tolist(), "list"),
 ])
-def test_first_step_wrong(t5, inputs, transform, words):
-    model, _ = t5
-    logits = first_step_logits(model, inputs["input_ids"], inputs["attention_mask"])
-    outcome = ex.check_first_step_logits(transform(logits, model.config.d_model), model, inputs)
+def test_first_step_wrong(t5, transform, words):
+    model, tokenizer = t5
+    outcome = ex.check_first_step(lambda m, enc: transform(first_step(m, enc), m.config.d_model),
+                                  model, tokenizer)
     assert not correct(outcome) and words in outcome.message, outcome
 
 
-def test_first_step_none_and_wrong_type(t5, inputs):
+def test_first_step_padded_batch_needs_the_attention_mask(t5):
+    """The checker's padded batch shows the missing mask by a clear margin (2.7 in the logits offline)."""
+    model, tokenizer = t5
+    enc = ex.first_step_batch(tokenizer)
+    gap = (first_step_logits(model, enc["input_ids"], enc["attention_mask"])
+           - first_step_logits(model, enc["input_ids"])).abs().max()
+    assert gap > 0.1, gap
+
+    def without_mask(model, inputs):
+        return first_step(model, {"input_ids": inputs["input_ids"]})
+
+    outcome = ex.check_first_step(without_mask, model, tokenizer)
+    assert not correct(outcome) and "attention_mask" in outcome.hint, outcome
+
+
+def test_first_step_probes_catch_generate_helpers_and_labels(t5):
+    model, tokenizer = t5
+
+    def via_generate(model, inputs):
+        return model.generate(**inputs, max_new_tokens=1, return_dict_in_generate=True,
+                              output_logits=True).logits[0]
+
+    def via_helper(model, inputs):
+        return first_step_logits(model, inputs["input_ids"], inputs["attention_mask"])
+
+    def via_labels(model, inputs):
+        return model(**inputs, labels=torch.full((inputs["input_ids"].shape[0], 1), 3)).logits[:, -1]
+
+    cases = ((via_generate, "generate()"), (via_helper, "first_step_logits"), (via_labels, "labels="))
+    for fn, words in cases:
+        outcome = ex.check_first_step(fn, model, tokenizer)
+        assert not correct(outcome) and words in outcome.message, outcome
+
+
+def test_first_step_none_and_not_a_function(t5):
+    model, tokenizer = t5
+    assert "None" in ex.check_first_step(None, model, tokenizer).message
+    assert "expected a function" in ex.check_first_step(torch.zeros(3), model, tokenizer).message
+
+
+# ---- question 2: the loss by hand, from the learner's own shift --------------------------------
+
+def teacher_forced_loss(model, inputs, labels):
+    start = torch.full_like(labels[:, :1], model.config.decoder_start_token_id)
+    decoder_input_ids = torch.cat([start, labels[:, :-1]], dim=1)
+    decoder_input_ids = decoder_input_ids.masked_fill(decoder_input_ids == -100, model.config.pad_token_id)
+    logits = model(**inputs, decoder_input_ids=decoder_input_ids).logits
+    return F.cross_entropy(logits.reshape(-1, logits.shape[-1]), labels.reshape(-1))
+
+
+def test_loss_right_as_tensor_and_float(t5):
+    model, tokenizer = t5
+    assert correct(ex.check_teacher_forced_loss(teacher_forced_loss, model, tokenizer))
+    as_float = ex.check_teacher_forced_loss(lambda *a: teacher_forced_loss(*a).item(), model, tokenizer)
+    assert correct(as_float)
+
+
+def test_loss_batch_has_minus_100_that_the_shift_keeps():
+    """The padded batch has several -100s, so dropping the last label does not remove them all."""
+    tokenizer = load_standin("t5", T5ForConditionalGeneration)[1]
+    _, labels = ex.loss_batch(tokenizer)
+    assert int((labels[:, :-1] == -100).sum()) >= 2
+
+
+def test_watch_labels_sees_every_route_and_restores_the_profiler(t5, inputs, labels):
+    import sys
+
     model, _ = t5
-    assert "None" in ex.check_first_step_logits(None, model, inputs).message
-    assert "list" in ex.check_first_step_logits([1.0, 2.0], model, inputs).message
+    with ex.watch_labels(model) as seen, torch.no_grad():
+        model(**inputs, labels=labels)
+        model.forward(**inputs, labels=labels)
+        type(model).forward(model, **inputs, labels=labels)
+        model(**inputs, decoder_input_ids=labels)  # no labels: not counted
+    assert seen == {"labels": 3}
+    assert sys.getprofile() is None
 
 
-def test_first_step_without_attention_mask_still_checked(t5, inputs):
-    model, _ = t5
-    only_ids = {"input_ids": inputs["input_ids"]}
-    logits = first_step_logits(model, inputs["input_ids"])
-    assert correct(ex.check_first_step_logits(logits, model, only_ids))
+def _loss_variant(kind):
+    def fn(model, inputs, labels):
+        start = torch.full_like(labels[:, :1], model.config.decoder_start_token_id)
+        dec = torch.cat([start, labels[:, :-1]], dim=1).masked_fill(
+            torch.cat([start, labels[:, :-1]], dim=1) == -100, model.config.pad_token_id)
+        targets = labels
+        if kind == "unshifted":
+            dec = labels.clamp(min=0)
+        if kind == "pads counted":
+            targets = labels.masked_fill(labels == -100, model.config.pad_token_id)
+        if kind == "raw -100":
+            dec = torch.cat([start, labels[:, :-1]], dim=1)
+        kwargs = {"input_ids": inputs["input_ids"]} if kind == "no mask" else dict(inputs)
+        logits = model(**kwargs, decoder_input_ids=dec).logits
+        vocab = logits.shape[-1]
+        if kind == "GPT-2":
+            return F.cross_entropy(logits[:, :-1].reshape(-1, vocab), targets[:, 1:].reshape(-1))
+        if kind == "summed":
+            return F.cross_entropy(logits.reshape(-1, vocab), targets.reshape(-1), reduction="sum")
+        if kind == "softmax":
+            return F.cross_entropy(logits.softmax(-1).reshape(-1, vocab), targets.reshape(-1))
+        if kind == "per token":
+            return F.cross_entropy(logits.reshape(-1, vocab), targets.reshape(-1), reduction="none")
+        return F.cross_entropy(logits.reshape(-1, vocab), targets.reshape(-1))
+    return fn
 
 
-# ---- question 2: loss by hand ----------------------------------------------------------------
+@pytest.mark.parametrize("kind,words", [
+    ("unshifted", "not shifted right"),
+    ("GPT-2", "GPT-2"),
+    ("summed", "summed"),
+    ("softmax", "softmax"),
+    ("pads counted", "padding counts"),
+    ("no mask", "attention_mask"),
+    ("raw -100", "-100 is not a token id"),
+    ("per token", "single number"),
+])
+def test_loss_wrong_diagnosed(t5, kind, words):
+    model, tokenizer = t5
+    outcome = ex.check_teacher_forced_loss(_loss_variant(kind), model, tokenizer)
+    assert not correct(outcome) and words in str(outcome), (kind, outcome)
 
-@pytest.fixture(scope="module")
-def forced_logits(t5, inputs, labels):
-    with torch.no_grad():
-        return t5[0](**inputs, labels=labels).logits
 
-
-def test_loss_right_as_tensor_and_float(t5, inputs, labels, forced_logits):
-    model, _ = t5
-    vocab = forced_logits.shape[-1]
-    loss = F.cross_entropy(forced_logits.reshape(-1, vocab), labels.reshape(-1))
-    assert correct(ex.check_loss_by_hand(loss, model, inputs, labels))
-    assert correct(ex.check_loss_by_hand(loss.item(), model, inputs, labels))
-
-
-def test_loss_wrong_diagnosed(t5, inputs, labels, forced_logits):
-    model, _ = t5
-    vocab = forced_logits.shape[-1]
-    flat = labels.reshape(-1)
+def test_loss_probes_catch_the_model_s_own_loss_and_shift(t5):
+    model, tokenizer = t5
     cases = {
-        "GPT-2": F.cross_entropy(forced_logits[:, :-1].reshape(-1, vocab), labels[:, 1:].reshape(-1)),
-        "summed": F.cross_entropy(forced_logits.reshape(-1, vocab), flat, reduction="sum"),
-        "softmax": F.cross_entropy(forced_logits.softmax(-1).reshape(-1, vocab), flat),
-        "cross_entropy(out.logits": torch.tensor(0.5),
+        "labels=": lambda m, enc, lab: m(**enc, labels=lab).loss,
+        "_shift_right": lambda m, enc, lab: F.cross_entropy(
+            m(**enc, decoder_input_ids=m._shift_right(lab)).logits.flatten(0, 1), lab.flatten()),
     }
-    for words, value in cases.items():
-        outcome = ex.check_loss_by_hand(value, model, inputs, labels)
-        assert not correct(outcome) and words in outcome.hint, (words, outcome)
+    for words, fn in cases.items():
+        outcome = ex.check_teacher_forced_loss(fn, model, tokenizer)
+        assert not correct(outcome) and words in outcome.message, (words, outcome)
 
 
-def test_loss_bad_types(t5, inputs, labels, forced_logits):
-    model, _ = t5
-    assert "None" in ex.check_loss_by_hand(None, model, inputs, labels).message
-    assert "str" in ex.check_loss_by_hand("6.2", model, inputs, labels).message
-    per_token = F.cross_entropy(forced_logits[0], labels[0], reduction="none")
-    assert "single number" in ex.check_loss_by_hand(per_token, model, inputs, labels).message
+def test_loss_bad_types(t5):
+    model, tokenizer = t5
+    assert "None" in ex.check_teacher_forced_loss(None, model, tokenizer).message
+    assert "None" in ex.check_teacher_forced_loss(lambda *a: None, model, tokenizer).message
+    assert "str" in ex.check_teacher_forced_loss(lambda *a: "6.2", model, tokenizer).message
 
 
 # ---- question 3: greedy loop with the cache --------------------------------------------------
@@ -314,14 +406,83 @@ def test_top_candidates_wrong(t5):
         assert not correct(outcome) and words in outcome.message + outcome.hint, (words, outcome)
 
 
-# ---- question 6: the rescale -----------------------------------------------------------------
+# ---- question 6: the rescale, a choice with evidence ----------------------------------------------
 
-def test_rescale_choice():
-    assert correct(ex.check_rescale_choice(ex.CHOICES[1]))
-    assert not correct(ex.check_rescale_choice(ex.CHOICES[0]))
-    assert "added constant" in ex.check_rescale_choice(ex.CHOICES[2]).message
-    assert "not one of" in ex.check_rescale_choice("b").message
-    assert not correct(ex.check_rescale_choice(None))
+def test_rescale_choice_needs_evidence_first(t5, inputs):
+    model, _ = t5
+    ev = ex.rescale_evidence(model, inputs)
+    assert correct(ex.check_rescale_choice(ex.CHOICES[1], ev, model, inputs))
+    assert correct(ex.check_rescale_choice(ex.CHOICES[1], {k: v[None] for k, v in ev.items()}, model, inputs))
+    for wrong_choice in (ex.CHOICES[0], ex.CHOICES[2]):
+        outcome = ex.check_rescale_choice(wrong_choice, ev, model, inputs)
+        assert not correct(outcome) and "does not follow from your evidence" in outcome.message
+    assert "not one of" in ex.check_rescale_choice("b", ev, model, inputs).message
+    factor = model.config.d_model ** 0.5
+    cases = [
+        (None, "compute the evidence first"),
+        ({"with_rescale": ev["with_rescale"]}, "keys"),
+        ({"with_rescale": ev["with_rescale"].softmax(-1), "without_rescale": ev["without_rescale"]},
+         "probabilities"),
+        ({"with_rescale": ev["without_rescale"], "without_rescale": ev["with_rescale"]}, "'with_rescale'"),
+        ({"with_rescale": ev["with_rescale"], "without_rescale": ev["with_rescale"]}, "still in it"),
+        ({"with_rescale": ev["with_rescale"], "without_rescale": ev["with_rescale"] / factor},
+         "rescaled once more"),
+        ({"with_rescale": ev["with_rescale"], "without_rescale": ev["without_rescale"][:5]}, "shape"),
+    ]
+    for bad, words in cases:
+        outcome = ex.check_rescale_choice(ex.CHOICES[1], bad, model, inputs)
+        assert not correct(outcome) and words in outcome.message, (words, outcome)
+
+
+def test_choice_from_evidence_covers_each_option():
+    z = torch.tensor([1.0, 2.0, 0.5])
+    assert ex.choice_from_evidence(z, z * 8) == ex.CHOICES[1]
+    assert ex.choice_from_evidence(z, z + 3) == ex.CHOICES[2]
+    assert ex.choice_from_evidence(z, -z) == ex.CHOICES[0]
+
+
+RESCALE_EVIDENCE = {  # how a learner might fill rescale_evidence without measuring it
+    "missing": "del rescale_evidence",
+    "None": "rescale_evidence = None",
+    "zeros": "rescale_evidence = {'with_rescale': torch.zeros(V), 'without_rescale': torch.zeros(V)}",
+    "typed constants": "rescale_evidence = {'with_rescale': torch.ones(V), "
+                       "'without_rescale': torch.full((V,), 8.0)}",
+    "random": "g = torch.Generator().manual_seed(0)\n"
+              "rescale_evidence = {'with_rescale': torch.randn(V, generator=g), "
+              "'without_rescale': torch.randn(V, generator=g) * 8}",
+    "a list": "rescale_evidence = {k: v.tolist() for k, v in rescale_evidence.items()}",
+    "the model's logits twice": "rescale_evidence = {'with_rescale': rescale_evidence['with_rescale'], "
+                                "'without_rescale': rescale_evidence['with_rescale']}",
+    "right": "",
+}
+
+
+def test_q6_brute_force_every_choice_needs_the_evidence():
+    from course_utils.feedback import evaluate
+    from test_exercise_shortcuts import _cells, _python, run_until
+
+    base = run_until(5, "q6_test")
+    graded = compile(_python(dict(_cells(5))["q6_test"]), "q6_test", "exec")
+    earned = []
+    for name, code in RESCALE_EVIDENCE.items():
+        messages = set()
+        for choice in ex.CHOICES:
+            ns = dict(base, V=base["model"].config.vocab_size)
+            exec(code, ns)
+            ns["rescale_answer"] = choice
+            feedback = evaluate(ex.check_rescale_choice, ns, "rescale_answer", "rescale_evidence", "model",
+                                "inputs")
+            messages.add(str(feedback))
+            try:
+                exec(graded, ns)
+                passed = True
+            except Exception:  # any error in a graded cell costs its points (nbgrader)
+                passed = False
+            if feedback.correct or passed:
+                earned.append((name, choice, feedback.correct, passed))
+        if name != "right":  # wrong evidence: the self-check says nothing about the choice
+            assert len(messages) == 1, (name, messages)
+    assert earned == [("right", ex.CHOICES[1], True, True)]
 
 
 # ---- explorer and stepper widget -------------------------------------------------------------

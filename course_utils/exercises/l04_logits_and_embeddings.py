@@ -5,15 +5,17 @@ The next-token helpers they use (last_logits, next_token_table, ...) live in cou
 
 from __future__ import annotations
 
+import contextlib
 import math
-from typing import Any, Mapping
+from typing import Any, Iterator, Mapping
 
 import pandas as pd
 import torch
 
-from ..feedback import (Feedback, a_type, expect_number, expect_shape, expect_tensor, expect_type,
-                        fail, guarded, match_choice, right, wrong)
+from ..feedback import (Feedback, a_type, expect_callable, expect_number, expect_shape, expect_tensor,
+                        expect_type, fail, guarded, match_choice, right, wrong)
 from ..next_token import continuation_logprob, last_logits, last_position_lens
+from ..probes import count_calls
 from ..sampling import next_token_probs
 
 # The prompts of the exercise notebook (its questions quote them).
@@ -29,11 +31,10 @@ RIGHT_PADDING_OPTIONS = (
     "C) the attention mask turns every logit of the short row into zero",
     "D) nothing: causal attention already ignores the pads",
 )
-_RIGHT_PADDING_WHY_NOT = {
-    "B": "no error is raised: the model accepts any token id, including eos as a pad",
-    "C": "the mask changes what each position attends to; it does not zero logits",
-    "D": "causal attention protects the real tokens' logits, but [:, -1] reads a pad position",
-}
+EVIDENCE_KEYS = ("last_column", "alone")  # Q5's evidence: two logit vectors of the short text
+# Q6 (fix the broken code): batches of texts of different lengths, where the bug shows in every short row
+FIX_TEXTS = (("Hi", "The weather today is sunny and warm", "A cat"),
+             ("Once upon a time there", "Yes"))
 ATOL = 1e-4
 
 
@@ -183,12 +184,133 @@ def check_padded_batch(batch: Any, position_ids: Any, model: torch.nn.Module, to
                  "each row's first real token must get position 0")
 
 
+
+# ---------- Q5: right padding, a choice justified by evidence ----------
+
+@contextlib.contextmanager
+def kept_padding(tokenizer) -> Iterator[None]:
+    """Inside the block the tokenizer may be re-configured; its padding side and pad token come back after."""
+    side, pad = tokenizer.padding_side, tokenizer.pad_token
+    try:
+        yield
+    finally:
+        tokenizer.padding_side, tokenizer.pad_token = side, pad
+
+
+def padded_last_column(model: torch.nn.Module, tokenizer, texts: tuple[str, ...], side: str = "right",
+                       attention_mask: bool = True) -> torch.Tensor:
+    """logits[:, -1] of `texts` padded on `side` with the eos token (default positions), as floats on CPU."""
+    with kept_padding(tokenizer):
+        tokenizer.pad_token = tokenizer.eos_token
+        batch = tokenizer(list(texts), padding=True, padding_side=side, return_tensors="pt")
+    kwargs = {"attention_mask": batch["attention_mask"].to(model.device)} if attention_mask else {}
+    with torch.no_grad():
+        return model(input_ids=batch["input_ids"].to(model.device), **kwargs).logits[:, -1].float().cpu()
+
+
+def right_padding_evidence(model: torch.nn.Module, tokenizer) -> dict[str, torch.Tensor]:
+    """Q5's evidence: the right-padded batch's logits[0, -1] for PAD_TEXTS[0], and that text alone."""
+    return {"last_column": padded_last_column(model, tokenizer, PAD_TEXTS)[0],
+            "alone": last_logits(model, tokenizer, PAD_TEXTS[0])}
+
+
+def _logit_vector(value: Any, name: str, vocab: int) -> torch.Tensor:
+    """`value` as a 1-D float tensor of `vocab` logits, else fail."""
+    expect_tensor(value, name)
+    if value.numel() != vocab:
+        fail(f"{name} has shape {tuple(value.shape)}, expected {vocab} logits (one per vocabulary entry)",
+             "take one row and one position: logits[row, position]")
+    vector = value.detach().reshape(-1).float().cpu()
+    if torch.allclose(vector.sum(), torch.tensor(1.0), atol=1e-3) and bool((vector >= 0).all()):
+        fail(f"{name} sums to 1: these are probabilities", "keep the logits (no softmax)")
+    return vector
+
+
+def _close_logits(a: torch.Tensor, b: torch.Tensor) -> bool:
+    return bool(torch.allclose(a, b, atol=ATOL, rtol=1e-4))
+
+
 @guarded
-def check_right_padding(answer: Any) -> Feedback:
-    """Q5: what goes wrong with logits[:, -1] under right padding (multiple choice)."""
+def check_right_padding(answer: Any, evidence: Any, model: torch.nn.Module, tokenizer) -> Feedback:
+    """Q5: the evidence (two logit vectors) first; only then the choice that follows from it."""
+    if evidence is None:
+        fail("right_padding_evidence is None: compute the evidence first",
+             "a dict {'last_column': ..., 'alone': ...} of two logit vectors (see the question)")
+    if not isinstance(evidence, Mapping) or set(EVIDENCE_KEYS) - set(evidence):
+        fail(f"right_padding_evidence is {a_type(evidence)}; it needs the keys {list(EVIDENCE_KEYS)}",
+             "right_padding_evidence = {'last_column': ..., 'alone': ...}")
+    vocab = model.config.vocab_size
+    last_column = _logit_vector(evidence["last_column"], "last_column", vocab)
+    alone = _logit_vector(evidence["alone"], "alone", vocab)
+    want = right_padding_evidence(model, tokenizer)
+    if not _close_logits(alone, want["alone"]):
+        fail(f"'alone' is not the next-token logits after {PAD_TEXTS[0]!r} on its own",
+             "tokenize that text alone (no padding), run the model, take logits[0, -1]")
+    if not _close_logits(last_column, want["last_column"]):
+        if _close_logits(last_column, want["alone"]):
+            fail("'last_column' equals the text alone: your batch was not padded on the right "
+                 "(or you read the last real token)",
+                 "pad with padding_side='right' and read logits[0, -1], the short row's last column")
+        if _close_logits(last_column, padded_last_column(model, tokenizer, PAD_TEXTS, side="left")[0]):
+            fail("'last_column' comes from a batch padded on the left: the question asks what right padding "
+                 "does", "pad with padding_side='right', then read logits[0, -1]")
+        unmasked = padded_last_column(model, tokenizer, PAD_TEXTS, attention_mask=False)[0]
+        if _close_logits(last_column, unmasked):
+            fail("'last_column' was computed without the attention mask",
+                 "pass the whole batch: model(**batch), so the pads are masked as in real use")
+        if _close_logits(last_column, padded_last_column(model, tokenizer, PAD_TEXTS)[1]):
+            fail("'last_column' is row 1, the long text, which has no padding",
+                 "row 0 is the short text; read logits[0, -1]")
+        fail("'last_column' is not logits[0, -1] of the right-padded batch",
+             "tokenizer.pad_token = tokenizer.eos_token; tokenizer(list(ex.PAD_TEXTS), padding=True, "
+             "padding_side='right', return_tensors='pt'); then model(**batch).logits[0, -1]")
+    # The evidence is right: now, and only now, the choice.
     choice = match_choice(answer, RIGHT_PADDING_OPTIONS, "right_padding_answer")
-    letter = choice[0]
-    if letter != "A":
-        fail(_RIGHT_PADDING_WHY_NOT[letter],
-             "compare logits[0, -1] with the logits at the short row's last real token")
-    return right("the short row's last column is a pad: its logits predict what follows a pad")
+    gap = float((last_column - alone).abs().max())
+    follows = RIGHT_PADDING_OPTIONS[0] if gap > 1e-3 else RIGHT_PADDING_OPTIONS[3]
+    if choice == follows:
+        return right(f"your evidence: logits[0, -1] differs from the text alone by up to {gap:.3g}; "
+                     "the short row's last column is a pad, so its logits predict what follows a pad")
+    why_not = {
+        "B": "your own cell ran the right-padded batch without an error",
+        "C": f"your last_column logits are not zero (largest |logit| {float(last_column.abs().max()):.3g})",
+        "D": f"your two vectors differ by up to {gap:.3g}: something did go wrong",
+        "A": f"your two vectors agree to {gap:.1e}",
+    }
+    fail(f"that does not follow from your evidence: {why_not[choice[0]]}",
+         "compare last_column with alone: what does the last column of the short row hold?")
+
+
+# ---------- Q6: fix the broken code (a batched next-token read under right padding) ----------
+
+@guarded
+def check_fixed_next_token_logits(fn: Any, model: torch.nn.Module, tokenizer,
+                                  batches: tuple[tuple[str, ...], ...] = FIX_TEXTS) -> Feedback:
+    """Q6: does fn(model, tokenizer, texts) give each text's own next-token logits, in one batched call?"""
+    expect_callable(fn, "next_token_logits", "next_token_logits(model, tokenizer, texts)")
+    vocab = model.config.vocab_size
+    for texts in batches:
+        with kept_padding(tokenizer), count_calls(model) as calls:
+            answer = fn(model, tokenizer, list(texts))
+        expect_tensor(answer, "next_token_logits(...)", shape=(len(texts), vocab))
+        given = answer.detach().float().cpu()
+        alone = torch.stack([last_logits(model, tokenizer, t) for t in texts])
+        bad = [r for r in range(len(texts)) if not _close_logits(given[r], alone[r])]
+        if bad:
+            if _close_logits(given, padded_last_column(model, tokenizer, texts)):
+                fail(f"still the bug: for {[texts[r] for r in bad]} you read logits[:, -1], which under "
+                     "right padding is a pad position, not the text's last token",
+                     "read each row at its last real token: attention_mask.sum(-1) - 1 "
+                     "(or pad on the left and pass position_ids)")
+            if _close_logits(given, padded_last_column(model, tokenizer, texts, side="left")):
+                fail("left padding without position_ids: GPT-2's learned positions then start late "
+                     f"for the short rows {[texts[r] for r in bad]}",
+                     "pass position_ids = (attention_mask.cumsum(-1) - 1).clamp(min=0), as in question 4")
+            fail(f"rows {bad} of {list(texts)} differ from each text's logits alone",
+                 "one row per text, in the order given: the logits that predict the token after its "
+                 "last real token")
+        if calls.forward != 1 or calls.generate:
+            fail(f"the logits are right, but the model ran {calls.forward} times for {len(texts)} texts",
+                 "keep it batched: one model call on the padded batch, as the original code does")
+    return right("each row equals its text's next-token logits alone, from one batched model call")
+

@@ -9,6 +9,7 @@ from __future__ import annotations
 import contextlib
 import inspect
 import math
+import sys
 from typing import Any, Callable, Iterator
 
 import pandas as pd
@@ -18,8 +19,8 @@ import torch.nn.functional as F
 from .. import decoding
 from ..display import prob_bar_chart
 from ..decoding import candidate_table, eos_ids, first_step_logits
-from ..feedback import (Feedback, a_type, expect_callable, expect_number, expect_shape, expect_type,
-                        fail, guarded, match_choice, right, wrong)
+from ..feedback import (Feedback, a_type, describe_error, expect_callable, expect_number, expect_shape,
+                        expect_tensor, expect_type, fail, guarded, match_choice, right)
 from ..probes import count_calls, count_function_calls, forced_tokens, watch_encoder_decoder
 
 PROMPTS = ("translate English to German: The weather is nice today.",
@@ -37,11 +38,11 @@ def forbidden_functions() -> dict[str, Callable]:
 
 
 @contextlib.contextmanager
-def no_shortcuts(model: Any = None) -> Iterator[dict[str, int]]:
-    """Inside the block, count calls of model.generate and of forbidden_functions(); `used` names them."""
+def no_shortcuts(model: Any = None, extra: dict[str, Callable] | None = None) -> Iterator[dict[str, int]]:
+    """Count calls of model.generate, forbidden_functions() and `extra` in the block; `used` names them."""
     with contextlib.ExitStack() as stack:
         counted = stack.enter_context(count_calls(model)) if model is not None else None
-        calls = stack.enter_context(count_function_calls(**forbidden_functions()))
+        calls = stack.enter_context(count_function_calls(**forbidden_functions(), **(extra or {})))
         used: dict[str, int] = {}
         try:
             yield used
@@ -67,57 +68,176 @@ def _close(a: torch.Tensor, b: torch.Tensor, tol: float = 1e-4) -> bool:
     return a.shape == b.shape and bool(torch.allclose(a, b, atol=tol, rtol=tol))
 
 
-@guarded
-def check_first_step_logits(first_logits: Any, model: Any, inputs: Any) -> Feedback:
-    """Are these the (1, vocab) logits of the first decoding step for `inputs`?"""
-    expect_type(first_logits, torch.Tensor, "first_logits")
-    expected = first_step_logits(model, inputs["input_ids"], inputs.get("attention_mask"))
-    vocab = expected.shape[-1]
-    if tuple(first_logits.shape) == (1, 1, vocab):
-        fail("first_logits has shape (1, 1, vocab): one position too many dimensions",
-             "take the last decoder position: out.logits[:, -1, :]")
-    expect_shape(first_logits, tuple(expected.shape), "first_logits",
-                 hint="one row per input, one column per vocabulary entry: out.logits[:, -1, :]")
-    if _close(first_logits, expected):
-        return right(f"first-step logits of shape {tuple(expected.shape)}, equal to the model's")
-    if _close(first_logits, expected * model.config.d_model ** 0.5, 1e-3):
-        fail(f"your logits are sqrt(d_model) = {model.config.d_model ** 0.5:.1f} times too large",
-             "you applied lm_head to the decoder output without T5's d_model ** -0.5 "
-             "rescale; call the full model, or rescale first")
-    if _close(first_logits, torch.softmax(expected, dim=-1)):
-        fail("these are probabilities, not logits", "drop the softmax")
-    return wrong("the shape is right but the values differ from the model's first-step logits",
-                 "pass decoder_input_ids holding only config.decoder_start_token_id, and the "
-                 "attention_mask too")
+# ---- questions 1 and 2: functions re-run on the checker's own inputs, under probes ----------------
+
+FIRST_STEP_TEXTS = ("translate English to German: I like green tea.",
+                    "summarize: The meeting was moved to Friday because two speakers were ill and the "
+                    "room was booked.")  # padded as one batch: the short row needs its attention mask
+LOSS_PAIRS = ((FIRST_STEP_TEXTS[0], "Ich mag grünen Tee."),
+              (FIRST_STEP_TEXTS[1], "Am Freitag."))  # the short labels are padded with -100
+
+
+@contextlib.contextmanager
+def watch_labels(model: Any) -> Iterator[dict[str, int]]:
+    """Count the model's forward calls that received labels= (so the model computed its own loss).
+
+    A profiler on the forward function's code sees every route (model(...), model.forward(...), the
+    class's forward); it chains to any profiler already set, so it nests inside no_shortcuts().
+    """
+    code = inspect.unwrap(type(model).forward).__code__
+    seen = {"labels": 0}
+    previous = sys.getprofile()
+
+    def profiler(frame: Any, event: str, arg: Any) -> None:
+        if event == "call" and frame.f_code is code and frame.f_locals.get("labels") is not None:
+            seen["labels"] += 1
+        if previous is not None:
+            previous(frame, event, arg)
+
+    sys.setprofile(profiler)
+    try:
+        yield seen
+    finally:
+        sys.setprofile(previous)
+
+
+def _run_watched(fn: Callable[..., Any], model: Any, *args: Any,
+                 forbidden: dict[str, Callable] | None = None) -> tuple[Any, dict[str, int], int]:
+    """fn(model, *args) under no_shortcuts and watch_labels: (answer, shortcuts used, calls with labels)."""
+    with no_shortcuts(model, extra=forbidden) as used, watch_labels(model) as seen, torch.no_grad():
+        answer = fn(model, *args)
+    return answer, used, seen["labels"]
+
+
+def first_step_batch(tokenizer: Any, device: Any = "cpu") -> Any:
+    """Question 1's checking inputs: FIRST_STEP_TEXTS as one padded batch."""
+    return tokenizer(list(FIRST_STEP_TEXTS), padding=True, return_tensors="pt").to(device)
 
 
 @guarded
-def check_loss_by_hand(loss_by_hand: Any, model: Any, inputs: Any, labels: torch.Tensor) -> Feedback:
-    """Does the hand-computed loss equal the model's teacher-forced loss for `labels`?"""
-    value = expect_number(loss_by_hand, "loss_by_hand",
-                          hint="average over all positions (reduction='mean')")
+def check_first_step(fn: Any, model: Any, tokenizer: Any) -> Feedback:
+    """Q1: does fn(model, inputs) return the (batch, vocab) first-step logits, without labels or generate?"""
+    expect_callable(fn, "first_step", "first_step(model, inputs)")
+    for name, enc in (("one input", tokenizer(FIRST_STEP_TEXTS[0], return_tensors="pt")),
+                      ("a padded batch of two", first_step_batch(tokenizer))):
+        enc = enc.to(model.device)
+        answer, used, with_labels = _run_watched(fn, model, enc)
+        expect_no_shortcuts(used, "first_step")
+        if with_labels:
+            fail("first_step passes labels= to the model: this question is about the logits without labels",
+                 "pass decoder_input_ids= holding only config.decoder_start_token_id, one per row")
+        expect_type(answer, torch.Tensor, "first_step(...)")
+        expected = first_step_logits(model, enc["input_ids"], enc["attention_mask"])
+        batch, vocab = expected.shape
+        if tuple(answer.shape) == (batch, 1, vocab):
+            fail(f"for {name} you returned shape {tuple(answer.shape)}: one dimension too many",
+                 "take the last decoder position: out.logits[:, -1, :]")
+        expect_shape(answer, (batch, vocab), f"first_step(...) for {name}",
+                     hint="one row per input, one column per vocabulary entry: out.logits[:, -1, :]")
+        if _close(answer, expected):
+            continue
+        if _close(answer, expected * model.config.d_model ** 0.5, 1e-3):
+            fail(f"your logits are sqrt(d_model) = {model.config.d_model ** 0.5:.1f} times too large",
+                 "you applied lm_head to the decoder output without T5's d_model ** -0.5 "
+                 "rescale; call the full model, or rescale first")
+        if _close(answer, torch.softmax(expected, dim=-1)):
+            fail("these are probabilities, not logits", "drop the softmax")
+        unmasked = first_step_logits(model, enc["input_ids"])
+        if batch > 1 and _close(answer, unmasked):
+            fail("right for an unpadded input, wrong for the padded row of a batch: the encoder "
+                 "attended to the pads",
+                 "pass the attention_mask too: model(**inputs, decoder_input_ids=...)")
+        fail(f"for {name} the shape is right but the values differ from the model's first-step logits",
+             "pass decoder_input_ids holding only config.decoder_start_token_id (one per row) and the "
+             "attention_mask too")
+    return right("first-step logits for one input and for a padded batch, equal to the model's, "
+                 "without labels or generate()")
+
+
+def loss_batch(tokenizer: Any, pairs: tuple[tuple[str, str], ...] = LOSS_PAIRS,
+               device: Any = "cpu") -> tuple[Any, torch.Tensor]:
+    """Inputs and labels for `pairs`, the labels' padding set to -100 (ignored by the loss)."""
+    enc = tokenizer([x for x, _ in pairs], padding=True, return_tensors="pt").to(device)
+    labels = tokenizer(text_target=[y for _, y in pairs], padding=True, return_tensors="pt")["input_ids"]
+    labels[labels == tokenizer.pad_token_id] = -100
+    return enc, labels.to(device)
+
+
+def _shifted(model: Any, labels: torch.Tensor) -> torch.Tensor:
+    """Decoder inputs for `labels`: the start token, then labels[:, :-1], -100 replaced by the pad id."""
+    start = torch.full_like(labels[:, :1], model.config.decoder_start_token_id)
+    shifted = torch.cat([start, labels[:, :-1]], dim=1)
+    return shifted.masked_fill(shifted == -100, model.config.pad_token_id)
+
+
+def _loss_mistakes(model: Any, enc: Any, labels: torch.Tensor) -> dict[str, float]:
+    """The typical wrong methods' values for one batch, keyed by what they did wrong."""
+    vocab = model.config.vocab_size
+    flat = labels.reshape(-1)
     with torch.no_grad():
-        out = model(**inputs, labels=labels)
-    expected = float(out.loss)
-    logits, flat = out.logits.float(), labels.reshape(-1)
-    vocab = logits.shape[-1]
-    if math.isclose(value, expected, rel_tol=1e-4, abs_tol=1e-5):
-        return right(f"cross-entropy by hand = {value:.4f}, the model's loss")
-    mistakes = {
-        "you shifted logits and labels as for GPT-2; in T5 the model shifts the labels into the "
-        "decoder inputs for you, so logits[:, i] already predicts labels[:, i]":
-            F.cross_entropy(logits[:, :-1].reshape(-1, vocab), labels[:, 1:].reshape(-1)),
+        logits = model(**enc, decoder_input_ids=_shifted(model, labels)).logits.float()
+        unshifted = model(**enc, decoder_input_ids=labels.clamp(min=0)).logits.float()
+        unmasked = model(input_ids=enc["input_ids"], decoder_input_ids=_shifted(model, labels)).logits.float()
+    padded = flat.masked_fill(flat == -100, model.config.pad_token_id)
+    return {
+        "the decoder read the labels themselves, not shifted right: each position saw the token it "
+        "should predict": F.cross_entropy(unshifted.reshape(-1, vocab), flat).item(),
+        "you shifted logits and labels again as for GPT-2; with the decoder inputs shifted right, "
+        "logits[:, i] already predicts labels[:, i]":
+            F.cross_entropy(logits[:, :-1].reshape(-1, vocab), labels[:, 1:].reshape(-1)).item(),
         "you summed the per-token losses; the model averages them (reduction='mean')":
-            F.cross_entropy(logits.reshape(-1, vocab), flat, reduction="sum"),
+            F.cross_entropy(logits.reshape(-1, vocab), flat, reduction="sum").item(),
         "you applied softmax before cross_entropy, which applies log-softmax itself":
-            F.cross_entropy(torch.softmax(logits, -1).reshape(-1, vocab), flat),
+            F.cross_entropy(torch.softmax(logits, -1).reshape(-1, vocab), flat).item(),
+        "the padding counts in your loss: positions whose label is -100 must be skipped":
+            F.cross_entropy(logits.reshape(-1, vocab), padded).item(),
+        "the encoder attended to the pads: pass the attention_mask":
+            F.cross_entropy(unmasked.reshape(-1, vocab), flat).item(),
     }
-    for why, wrong_value in mistakes.items():
-        if math.isclose(value, float(wrong_value), rel_tol=1e-4, abs_tol=1e-5):
-            fail(f"loss_by_hand = {value:.4f}, the model says {expected:.4f}", why)
-    return wrong(f"loss_by_hand = {value:.4f}, the model says {expected:.4f}",
-                 "F.cross_entropy(out.logits.view(-1, vocab), labels.view(-1)) with the logits of "
-                 "model(**inputs, labels=labels)")
+
+
+def shift_right_of(model: Any) -> dict[str, Callable]:
+    """The model's own label shift, {'_shift_right': fn}, for no_shortcuts(extra=...) (empty if none)."""
+    shift = getattr(type(model), "_shift_right", None)
+    return {"_shift_right": shift} if shift is not None else {}
+
+
+@guarded
+def check_teacher_forced_loss(fn: Any, model: Any, tokenizer: Any) -> Feedback:
+    """Q2: does fn(model, inputs, labels) compute the model's loss from logits, without labels=?"""
+    expect_callable(fn, "teacher_forced_loss", "teacher_forced_loss(model, inputs, labels)")
+    shift_right = shift_right_of(model)
+    for name, (enc, labels) in (("one pair", loss_batch(tokenizer, LOSS_PAIRS[:1])),
+                                ("a padded batch of two (labels with -100)", loss_batch(tokenizer))):
+        enc, labels = enc.to(model.device), labels.to(model.device)
+        try:
+            answer, used, with_labels = _run_watched(fn, model, enc, labels.clone(), forbidden=shift_right)
+        except IndexError as err:
+            fail(f"for {name} your code raised {describe_error(err)}",
+                 "-100 is not a token id: replace it by config.pad_token_id in the decoder inputs "
+                 "(keep it in the targets, which cross_entropy then skips)")
+        expect_no_shortcuts({k: v for k, v in used.items() if k != "_shift_right"}, "teacher_forced_loss")
+        if with_labels:
+            fail("teacher_forced_loss passes labels= to the model, which then computes the loss itself",
+                 "build decoder_input_ids yourself (start token, then labels[:, :-1], -100 -> pad id), "
+                 "call the model with them and compute F.cross_entropy from the logits")
+        if "_shift_right" in used:
+            fail("teacher_forced_loss calls model._shift_right(), the model's own shift",
+                 "shift by hand: torch.cat([start, labels[:, :-1]], dim=1), then replace -100 by the pad id")
+        value = expect_number(answer, f"the loss for {name}",
+                              hint="average over the tokens (reduction='mean')")
+        with torch.no_grad():
+            expected = float(model(**enc, labels=labels).loss)
+        if math.isclose(value, expected, rel_tol=1e-4, abs_tol=1e-5):
+            continue
+        for why, wrong_value in _loss_mistakes(model, enc, labels).items():
+            if math.isclose(value, wrong_value, rel_tol=1e-4, abs_tol=1e-5):
+                fail(f"for {name} your loss is {value:.4f}, the model's {expected:.4f}", why)
+        fail(f"for {name} your loss is {value:.4f}, the model's {expected:.4f}",
+             "F.cross_entropy(logits.reshape(-1, vocab), labels.reshape(-1)) with the logits of "
+             "model(**inputs, decoder_input_ids=<labels shifted right>)")
+    return right("the model's teacher-forced loss, from your own shift and the logits, for one pair "
+                 "and for a padded batch with -100 labels")
 
 
 def _reference_greedy(model: Any, enc: Any, max_new_tokens: int) -> tuple[list[int], torch.Tensor]:
@@ -270,18 +390,76 @@ CHOICES = ("The argmax changes, so greedy decoding picks other tokens",
            "Nothing changes: softmax removes any constant factor")
 
 
+RESCALE_EVIDENCE_KEYS = ("with_rescale", "without_rescale")
+
+
+def rescale_evidence(model: Any, inputs: Any) -> dict[str, torch.Tensor]:
+    """Q6's evidence: the model's first-step logits for `inputs`, and lm_head without the rescale."""
+    start = torch.full((inputs["input_ids"].shape[0], 1), model.config.decoder_start_token_id,
+                       device=inputs["input_ids"].device)
+    with torch.no_grad():
+        out = model(**inputs, decoder_input_ids=start, output_hidden_states=True)
+        skipped = model.lm_head(out.decoder_hidden_states[-1])[0, -1]
+    return {"with_rescale": out.logits[0, -1].float().cpu(), "without_rescale": skipped.float().cpu()}
+
+
+def choice_from_evidence(with_rescale: torch.Tensor, without_rescale: torch.Tensor) -> str:
+    """The option of CHOICES that two logit vectors support: same argmax? different probabilities?"""
+    if int(with_rescale.argmax()) != int(without_rescale.argmax()):
+        return CHOICES[0]
+    gap = float((with_rescale.softmax(-1) - without_rescale.softmax(-1)).abs().max())
+    return CHOICES[1] if gap > 1e-3 else CHOICES[2]
+
+
+def _vector(value: Any, name: str, vocab: int) -> torch.Tensor:
+    expect_tensor(value, name)
+    if value.numel() != vocab:
+        fail(f"{name} has shape {tuple(value.shape)}, expected {vocab} logits",
+             "one position of one row: [0, -1]")
+    vector = value.detach().reshape(-1).float().cpu()
+    if bool((vector >= 0).all()) and abs(float(vector.sum()) - 1) < 1e-3:
+        fail(f"{name} sums to 1: these are probabilities", "keep the logits (no softmax)")
+    return vector
+
+
 @guarded
-def check_rescale_choice(answer: Any) -> Feedback:
-    """Multiple choice: what does skipping T5's d_model ** -0.5 rescale break?"""
-    answer = match_choice(answer, CHOICES)
-    if answer == CHOICES[1]:
-        return right("scaling all logits by one positive factor keeps their order (same argmax), "
-                     "but softmax(c * z) != softmax(z): the distribution becomes far too peaked")
-    if answer == CHOICES[0]:
-        return wrong("multiplying every logit by the same positive number keeps their order",
-                     "which token is largest cannot change; what about softmax?")
-    return wrong("softmax ignores an added constant, not a multiplied one",
-                 "compare softmax([1, 2]) with softmax([10, 20])")
+def check_rescale_choice(answer: Any, evidence: Any, model: Any, inputs: Any) -> Feedback:
+    """Q6: the evidence (logits with and without the rescale) first; only then the choice it supports."""
+    if evidence is None:
+        fail("rescale_evidence is None: compute the evidence first",
+             "a dict {'with_rescale': ..., 'without_rescale': ...} of two logit vectors (see the question)")
+    if not isinstance(evidence, dict) or set(RESCALE_EVIDENCE_KEYS) - set(evidence):
+        fail(f"rescale_evidence is {a_type(evidence)}; it needs the keys {list(RESCALE_EVIDENCE_KEYS)}",
+             "rescale_evidence = {'with_rescale': ..., 'without_rescale': ...}")
+    vocab = model.config.vocab_size
+    given = {key: _vector(evidence[key], key, vocab) for key in RESCALE_EVIDENCE_KEYS}
+    want = rescale_evidence(model, inputs)
+    factor = model.config.d_model ** 0.5
+    if not _close(given["with_rescale"], want["with_rescale"], 1e-3):
+        fail("'with_rescale' is not the model's own first-step logits for inputs",
+             "out.logits[0, -1] of model(**inputs, decoder_input_ids=<start token>)")
+    if not _close(given["without_rescale"], want["without_rescale"], 1e-3):
+        if _close(given["without_rescale"], want["with_rescale"], 1e-3):
+            fail("'without_rescale' equals the model's logits: the rescale is still in it",
+                 "apply model.lm_head to out.decoder_hidden_states[-1] yourself (output_hidden_states=True)")
+        if _close(given["without_rescale"], want["with_rescale"] / factor, 1e-3):
+            fail(f"'without_rescale' is the model's logits divided by sqrt(d_model) = {factor:.1f}: "
+                 "you rescaled once more",
+                 "lm_head on the decoder's last hidden state, with no factor at all")
+        fail("'without_rescale' is not lm_head applied to the decoder's last hidden state",
+             "out.decoder_hidden_states[-1][0, -1] through model.lm_head, no factor")
+    # The evidence is right: now, and only now, the choice.
+    choice = match_choice(answer, CHOICES, "rescale_answer")
+    follows = choice_from_evidence(given["with_rescale"], given["without_rescale"])
+    same_argmax = int(given["with_rescale"].argmax()) == int(given["without_rescale"].argmax())
+    top = float(given["with_rescale"].softmax(-1).max()), float(given["without_rescale"].softmax(-1).max())
+    if choice == follows:
+        return right(f"your evidence: argmax {'unchanged' if same_argmax else 'changed'}, top probability "
+                     f"{top[0]:.3g} with the rescale and {top[1]:.3g} without: softmax(c * z) != softmax(z)")
+    fail(f"that does not follow from your evidence: the argmax is "
+         f"{'the same' if same_argmax else 'different'} in both vectors, and the top probability is "
+         f"{top[0]:.3g} with the rescale, {top[1]:.3g} without",
+         "compare argmax() of the two vectors, then their softmax")
 
 
 def first_step_table(model: Any, tokenizer: Any, text: str, k: int = 5) -> pd.DataFrame:
