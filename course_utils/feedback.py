@@ -238,6 +238,21 @@ def expect_tensor(value: Any, name: str, shape: tuple | None = None) -> Any:
     return value
 
 
+def expect_logits(value: Any, name: str, vocab: int,
+                  hint: str = "take one row and one position: logits[row, position]") -> Any:
+    """`value` as a 1-D float tensor of `vocab` logits (not probabilities), else fail."""
+    import torch
+
+    expect_tensor(value, name)
+    if value.numel() != vocab:
+        fail(f"{name} has shape {tuple(value.shape)}, expected {vocab} logits (one per vocabulary "
+             "entry)", hint)
+    vector = value.detach().reshape(-1).float().cpu()
+    if bool((vector >= 0).all()) and torch.allclose(vector.sum(), torch.tensor(1.0), atol=1e-3):
+        fail(f"{name} sums to 1: these are probabilities", "keep the logits (no softmax)")
+    return vector
+
+
 def evaluate(check: Callable[..., Feedback], namespace: dict, *names: str) -> Feedback:
     """Look up `names` in the learner's namespace and run `check` on them, never raising."""
     missing = [n for n in names if n not in namespace]

@@ -124,6 +124,15 @@ def test_expect_number_int_and_tensor():
     assert "return_tensors" in stopped(feedback.expect_tensor, [1, 2], "t").hint
 
 
+def test_expect_logits_takes_one_vector_of_logits_and_names_probabilities():
+    logits = torch.tensor([[0.5, -1.0, 2.0]])
+    assert torch.equal(feedback.expect_logits(logits, "v", 3), logits.reshape(-1))
+    assert "expected 3 logits" in stopped(feedback.expect_logits, torch.zeros(2, 3), "v", 3).message
+    probs = logits.softmax(-1)
+    assert "these are probabilities" in stopped(feedback.expect_logits, probs, "v", 3).message
+    assert "list" in stopped(feedback.expect_logits, [0.5, -1.0, 2.0], "v", 3).message
+
+
 OPTIONS = ("A) the first", "B) the second", "C) the third")
 
 

@@ -12,8 +12,8 @@ from typing import Any, Iterator, Mapping
 import pandas as pd
 import torch
 
-from ..feedback import (Feedback, a_type, expect_callable, expect_number, expect_shape, expect_tensor,
-                        expect_type, fail, guarded, match_choice, right, wrong)
+from ..feedback import (Feedback, a_type, expect_callable, expect_logits, expect_number, expect_shape,
+                        expect_tensor, expect_type, fail, guarded, match_choice, right, wrong)
 from ..next_token import continuation_logprob, last_logits, last_position_lens
 from ..probes import count_calls
 from ..sampling import next_token_probs
@@ -214,18 +214,6 @@ def right_padding_evidence(model: torch.nn.Module, tokenizer) -> dict[str, torch
             "alone": last_logits(model, tokenizer, PAD_TEXTS[0])}
 
 
-def _logit_vector(value: Any, name: str, vocab: int) -> torch.Tensor:
-    """`value` as a 1-D float tensor of `vocab` logits, else fail."""
-    expect_tensor(value, name)
-    if value.numel() != vocab:
-        fail(f"{name} has shape {tuple(value.shape)}, expected {vocab} logits (one per vocabulary entry)",
-             "take one row and one position: logits[row, position]")
-    vector = value.detach().reshape(-1).float().cpu()
-    if torch.allclose(vector.sum(), torch.tensor(1.0), atol=1e-3) and bool((vector >= 0).all()):
-        fail(f"{name} sums to 1: these are probabilities", "keep the logits (no softmax)")
-    return vector
-
-
 def _close_logits(a: torch.Tensor, b: torch.Tensor) -> bool:
     return bool(torch.allclose(a, b, atol=ATOL, rtol=1e-4))
 
@@ -240,8 +228,8 @@ def check_right_padding(answer: Any, evidence: Any, model: torch.nn.Module, toke
         fail(f"right_padding_evidence is {a_type(evidence)}; it needs the keys {list(EVIDENCE_KEYS)}",
              "right_padding_evidence = {'last_column': ..., 'alone': ...}")
     vocab = model.config.vocab_size
-    last_column = _logit_vector(evidence["last_column"], "last_column", vocab)
-    alone = _logit_vector(evidence["alone"], "alone", vocab)
+    last_column = expect_logits(evidence["last_column"], "last_column", vocab)
+    alone = expect_logits(evidence["alone"], "alone", vocab)
     want = right_padding_evidence(model, tokenizer)
     if not _close_logits(alone, want["alone"]):
         fail(f"'alone' is not the next-token logits after {PAD_TEXTS[0]!r} on its own",

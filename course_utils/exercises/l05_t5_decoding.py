@@ -19,8 +19,8 @@ import torch.nn.functional as F
 from .. import decoding
 from ..display import prob_bar_chart
 from ..decoding import candidate_table, eos_ids, first_step_logits
-from ..feedback import (Feedback, a_type, describe_error, expect_callable, expect_number, expect_shape,
-                        expect_tensor, expect_type, fail, guarded, match_choice, right)
+from ..feedback import (Feedback, a_type, describe_error, expect_callable, expect_logits, expect_number,
+                        expect_shape, expect_type, fail, guarded, match_choice, right)
 from ..probes import count_calls, count_function_calls, forced_tokens, watch_encoder_decoder
 
 PROMPTS = ("translate English to German: The weather is nice today.",
@@ -411,17 +411,6 @@ def choice_from_evidence(with_rescale: torch.Tensor, without_rescale: torch.Tens
     return CHOICES[1] if gap > 1e-3 else CHOICES[2]
 
 
-def _vector(value: Any, name: str, vocab: int) -> torch.Tensor:
-    expect_tensor(value, name)
-    if value.numel() != vocab:
-        fail(f"{name} has shape {tuple(value.shape)}, expected {vocab} logits",
-             "one position of one row: [0, -1]")
-    vector = value.detach().reshape(-1).float().cpu()
-    if bool((vector >= 0).all()) and abs(float(vector.sum()) - 1) < 1e-3:
-        fail(f"{name} sums to 1: these are probabilities", "keep the logits (no softmax)")
-    return vector
-
-
 @guarded
 def check_rescale_choice(answer: Any, evidence: Any, model: Any, inputs: Any) -> Feedback:
     """Q6: the evidence (logits with and without the rescale) first; only then the choice it supports."""
@@ -432,7 +421,8 @@ def check_rescale_choice(answer: Any, evidence: Any, model: Any, inputs: Any) ->
         fail(f"rescale_evidence is {a_type(evidence)}; it needs the keys {list(RESCALE_EVIDENCE_KEYS)}",
              "rescale_evidence = {'with_rescale': ..., 'without_rescale': ...}")
     vocab = model.config.vocab_size
-    given = {key: _vector(evidence[key], key, vocab) for key in RESCALE_EVIDENCE_KEYS}
+    given = {key: expect_logits(evidence[key], key, vocab, "one position of one row: [0, -1]")
+             for key in RESCALE_EVIDENCE_KEYS}
     want = rescale_evidence(model, inputs)
     factor = model.config.d_model ** 0.5
     if not _close(given["with_rescale"], want["with_rescale"], 1e-3):
