@@ -74,6 +74,12 @@ def main(argv: Optional[list[str]] = None) -> int:
 
     overrides = {name: getattr(args, name) for name in settings_help()}
     settings = load_settings(args.exercises, **overrides)
-    grade(args.submissions, args.assignment, args.out, args.exercises, settings, args.keep_work,
-          engine=args.engine)
+    try:
+        grade(args.submissions, args.assignment, args.out, args.exercises, settings,
+              args.keep_work, engine=args.engine)
+    except KeyboardInterrupt:
+        out = args.out or args.submissions.with_name(args.submissions.name + "-graded")
+        print(f"\ncourse grading: interrupted; what was graded is kept in {out} (the same "
+              "command grades only what is missing)", file=sys.stderr)
+        return 130
     return 0

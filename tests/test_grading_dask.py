@@ -220,3 +220,28 @@ def test_finish_clamps_scores_and_keeps_the_parents_notes(tmp_path: Path) -> Non
     r = b.finish(0, r)
     assert r.scores == {"q1_test": 1.0, "q2_test": 0.0} and r.max_scores == b.max_scores
     assert (r.student, r.source, r.reasons) == ("s00", "s00", ["parent note", "worker"])
+
+
+@needs_bwrap
+def test_ctrl_c_keeps_what_was_graded_and_says_so_in_one_line(tmp_path: Path) -> None:
+    exercises = tiny.exercises(tmp_path)
+    tiny.submissions(tmp_path / "subs", ["source", "student", "half", "source", "student"])
+    out = tmp_path / "out"
+    env = dict(os.environ, COURSE_MODELS="offline", OMP_NUM_THREADS="1", MPLBACKEND="Agg")
+    log = tmp_path / "grade.log"
+    proc = _start([sys.executable, "-m", "course_grading", "grade", str(tmp_path / "subs"),
+                   "--exercises", str(exercises), "--assignment", tiny.ASSIGNMENT, "--out",
+                   str(out), "--jobs", "1"], log, env)
+    try:
+        _wait(lambda: _lines(out / "results.jsonl"), 240, "nothing graded", [log])
+        kids = psutil.Process(proc.pid).children(recursive=True)
+        os.kill(proc.pid, signal.SIGINT)  # what Ctrl-C sends
+        assert proc.wait(timeout=60) == 130
+    finally:
+        _stop([proc])
+    text = log.read_text(errors="replace")
+    assert "Traceback" not in text, text[-2000:]
+    assert f"interrupted; what was graded is kept in {out}" in text
+    kept = _lines(out / "results.jsonl")
+    assert 1 <= len(kept) < 5 and (out / "grades.csv").exists()
+    _wait(lambda: not any(_alive(p) for p in kids), 10, "a grading process outlived Ctrl-C")
