@@ -245,3 +245,19 @@ def test_ctrl_c_keeps_what_was_graded_and_says_so_in_one_line(tmp_path: Path) ->
     kept = _lines(out / "results.jsonl")
     assert 1 <= len(kept) < 5 and (out / "grades.csv").exists()
     _wait(lambda: not any(_alive(p) for p in kids), 10, "a grading process outlived Ctrl-C")
+
+
+def test_engine_row_projects_1000_submissions_from_seconds_per_submission_per_worker() -> None:
+    from course_grading.bench import engines_row_text
+
+    per = 100.0 * 2 / 30  # 100 s for 30 submissions on 2 workers
+    f = {"submissions": 30, "jobs": 2, "reps": 2, "dask_s": 100.0, "threads_s": 98.0,
+         "dask_vs_threads": 100 / 98 - 1, "s_per_submission_per_worker": per,
+         "projected_1000_s": {w: 1000 * per / w for w in (1, 8, 32)},
+         "dask_counts": {"rows": 30, "full": 15, "zero": 15}}
+    seconds, result, note = engines_row_text(f)
+    assert seconds == "100.0 s vs 98.0 s" and result == "+2.0% pass"
+    assert "6.7 s per submission per worker" in note
+    assert "1 worker 1.9 h, 8 workers 14 min, 32 workers 3 min" in note
+    f["dask_vs_threads"] = 0.06
+    assert engines_row_text(f)[1].endswith("over")
