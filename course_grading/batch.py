@@ -1,8 +1,15 @@
-"""A batch: every entry of a submissions folder graded, each in its own worker and sandbox.
+"""A batch: every entry of a submissions folder graded, each as one Dask task, in its own sandbox.
 
-Grades are written as each submission completes (OUT/results.jsonl, then grades.csv and the
-feedback pages rewritten), so an interrupted batch keeps what it graded and the same command
-grades only what is missing. A worker that dies or overruns costs only its own submission.
+The parent (the instructor's process) reads the submissions, repairs each notebook and sends one
+self-contained task per submission to dask.distributed: a local cluster of --jobs workers by
+default, or the workers of an existing scheduler (--scheduler tcp://HOST:PORT). A task needs
+nothing of the parent's disk: on its worker's machine it makes its own work folder and read-only
+copy of the course helpers, grades the job in a worker process whose kernel runs in bubblewrap,
+and returns the Result. Only the parent writes grades, once per submission, as tasks finish
+(OUT/results.jsonl, then grades.csv, the feedback pages and the LMS file), so an interrupted
+batch keeps what it graded and the same command grades only what is missing. A worker process
+that dies or overruns costs only its own submission; a Dask worker lost mid-task has its task
+re-run elsewhere (bounded by worker_failures), and the submission is still recorded exactly once.
 """
 
 from __future__ import annotations
@@ -17,12 +24,12 @@ import subprocess
 import sys
 import tempfile
 import threading
-from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
-from typing import Callable, Optional
+from typing import Any, Callable, Optional
 
 from .config import EXERCISES, REPO, CourseGrading, load_settings
 from .feedback import full_page, page, summary_text
+from .lms import Gradebook
 from .notebooks import nbgrader_meta, read_notebook, repair, restore_course_cells
 from .protocol import Job, Limits, Result, blank_result
 from .release import generate, notebook_name, source_assignments
@@ -55,9 +62,9 @@ def _write_atomic(path: Path, text: str) -> None:
     os.replace(tmp, path)
 
 
-def kernel_env(settings: CourseGrading, cache: list[str]) -> dict[str, str]:
+def kernel_env(jobs: int, cache: list[str]) -> dict[str, str]:
     """The kernel's whole environment: nothing of the instructor's but the course's switches."""
-    threads = str(max(1, (os.cpu_count() or 1) // max(1, settings.jobs)))
+    threads = str(max(1, (os.cpu_count() or 1) // max(1, jobs)))
     env = {"PATH": f"{os.path.join(sys.prefix, 'bin')}:/usr/local/bin:/usr/bin:/bin",
            "LANG": "C.UTF-8", "PYTHONUNBUFFERED": "1", "TOKENIZERS_PARALLELISM": "false",
            "OMP_NUM_THREADS": os.environ.get("OMP_NUM_THREADS", threads),
@@ -128,7 +135,9 @@ class Batch:
         self.subs = find_submissions(self.folder, self.notebook, skip=(self.out,))
         self.ids = student_ids(self.subs)
         self.results: list[Optional[Result]] = [None] * len(self.subs)
+        self.notes: dict[int, list[str]] = {}
         self.lock = threading.Lock()
+        self.gradebook = Gradebook.from_settings(settings, assignment, self.max_scores, self.out)
         self.previous = self._previous()
 
     def _previous(self) -> dict[tuple[str, str], Result]:
@@ -149,9 +158,11 @@ class Batch:
         """A zero-score, failed Result for a submission."""
         return blank_result(sub.student, self.max_scores, reasons, sub.source)
 
-    def job(self, k: int, work: Path, course: Path, env: dict[str, str],
-            cache: list[str], serial: int = 0) -> Job | Result:
-        """The Job that grades entry k, or its Result when there is nothing to grade."""
+    def job(self, k: int, serial: int = 0) -> Job | Result:
+        """The Job that grades entry k, or its Result when there is nothing to grade.
+
+        The Job names no folder of the parent's: the task fills in its work folder, course copy,
+        model caches and kernel environment on the machine that grades it (see grade_task)."""
         sub, s = self.subs[k], self.settings
         if sub.data is None:
             return self.blank(sub, [sub.note])
@@ -166,26 +177,36 @@ class Batch:
                                     f"{self.assignment} ({self.notebook}): not graded"])
         reasons = ([sub.note] if sub.note else []) + repair(nb, self.release_nb, self.source_nb)
         locked = restore_course_cells(nb, self.release_nb, self.source_nb)
-        work.mkdir(parents=True)
-        work.chmod(0o700)
         # a uid of its own per submission of the run: limits are counted per uid
-        uid = UID_BASE + 1 + serial % 30000 if os.geteuid() == 0 else None
+        uid = UID_BASE + 1 + serial % 30000
         limits = Limits(s.memory_limit_mb, s.max_processes, s.max_file_size_mb, s.cpu_time_limit,
                         s.scratch_mb)
         job = Job(sub.student, sub.source, self.assignment, self.notebook, json.loads(
-            json.dumps(nb)), dict(self.max_scores), str(work), str(course),
-            read_only=[c for c in cache if os.path.isdir(c)], env=env,
+            json.dumps(nb)), dict(self.max_scores), work="", course_copy="",
             uid=uid if s.sandbox else None, sandbox=s.sandbox, limits=limits,
             cell_timeout=s.cell_timeout, startup_timeout=s.startup_timeout,
             interrupt_grace=s.interrupt_grace, submission_timeout=s.submission_timeout,
             max_retries=s.max_retries, max_output_chars=s.max_output_chars, locked=locked)
-        job.notes = reasons  # type: ignore[attr-defined]  (the parent's, not sent)
+        self.notes[k] = reasons  # the parent's, applied when the Result comes back
         return job
 
-    def record(self, k: int, r: Result) -> None:
-        """Keep entry k's Result and rewrite the outputs (grades.csv, its feedback)."""
+    def finish(self, k: int, r: Result) -> Result:
+        """The parent's own account of entry k: its notes first, scores within their maxima."""
+        sub, notes = self.subs[k], self.notes.get(k, [])
+        r.reasons = notes + [x for x in r.reasons if x not in notes]
+        r.scores = {g: min(max(0.0, float(r.scores.get(g, 0) or 0)), m)
+                    for g, m in self.max_scores.items()}  # a score above its maximum is impossible
+        r.max_scores = dict(self.max_scores)
+        r.student, r.source = sub.student, sub.source
+        return r
+
+    def record(self, k: int, r: Result) -> bool:
+        """Keep entry k's Result and rewrite the outputs (grades.csv, its feedback, the LMS
+        file); False, and nothing written, when entry k is already recorded (exactly once)."""
         sub = self.subs[k]
         with self.lock:
+            if self.results[k] is not None:
+                return False
             self.results[k] = r
             self.out.mkdir(parents=True, exist_ok=True)
             line = {"source": sub.source, "sha256": _digest(sub.data),
@@ -194,6 +215,7 @@ class Batch:
                 f.write(json.dumps(line) + "\n")
             self._feedback(r, self.ids[k])
             self._grades()
+        return True
 
     def _feedback(self, r: Result, sid: str) -> None:
         folder = self.out / "feedback" / sid
@@ -226,20 +248,44 @@ class Batch:
                              f"{r.total:g}", f"{r.max_total:g}", r.status, "; ".join(r.reasons)])
         lines.append(buffer.getvalue())
         _write_atomic(self.out / "grades.csv", "".join(lines))
+        if self.gradebook is not None:
+            self.gradebook.write(rows)
 
 
-def run_worker(job: Job, log: Path, running: dict[int, subprocess.Popen],
-               lock: threading.Lock) -> Result:
+
+# ---------------------------------------------------------------------------------------------
+# one task: runs on a Dask worker (or in the parent's own threads), needs nothing of the parent's
+
+
+class HostError(RuntimeError):
+    """This worker's machine cannot grade at all (no bwrap, no course_utils): try another."""
+
+
+_RUNNING: dict[int, tuple[str, subprocess.Popen]] = {}  # worker pid -> (batch token, process)
+_RUNNING_LOCK = threading.Lock()
+_PREBUILT: set[tuple[str, str]] = set()  # (assignment, cache) built by this process
+_PREBUILD_LOCK = threading.Lock()
+_SETPRIV = shutil.which("setpriv")
+
+
+def _worker_command() -> list[str]:
+    """The worker process; on Linux it is killed when the thread that started it dies, so a Dask
+    worker killed mid-task leaves no grading process (nor, with bwrap's --die-with-parent, any
+    kernel) behind."""
+    python = [sys.executable, "-m", "course_grading.worker"]
+    return [_SETPRIV, "--pdeathsig", "KILL", *python] if _SETPRIV else python
+
+
+def run_worker(job: Job, log: Path, running: Optional[dict] = None,
+               lock: Optional[threading.Lock] = None, token: str = "") -> Result:
     """Grade one job in a worker process under the submission's wall-clock limit."""
-    notes = getattr(job, "notes", [])
     env = dict(os.environ, PYTHONPATH=os.pathsep.join(
         [str(REPO), os.environ.get("PYTHONPATH", "")]).rstrip(os.pathsep))
     with open(log, "ab") as err:
-        proc = subprocess.Popen([sys.executable, "-m", "course_grading.worker"],
-                                stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=err,
-                                env=env, cwd=job.work, start_new_session=True)
-    with lock:
-        running[proc.pid] = proc
+        proc = subprocess.Popen(_worker_command(), stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                                stderr=err, env=env, cwd=job.work, start_new_session=True)
+    with _RUNNING_LOCK:
+        _RUNNING[proc.pid] = (token, proc)
     try:
         out, _ = proc.communicate(job.to_json().encode(), timeout=job.submission_timeout)
         killed = False
@@ -252,9 +298,9 @@ def run_worker(job: Job, log: Path, running: dict[int, subprocess.Popen],
         except OSError:
             pass
         proc.wait()
-        with lock:
-            running.pop(proc.pid, None)
-    fail = blank_result(job.student, job.max_scores, notes, job.source)
+        with _RUNNING_LOCK:
+            _RUNNING.pop(proc.pid, None)
+    fail = blank_result(job.student, job.max_scores, [], job.source)
     if killed:
         fail.reasons.append(f"grading took longer than the {job.submission_timeout:g} s limit "
                             "for one submission and was stopped")
@@ -267,7 +313,6 @@ def run_worker(job: Job, log: Path, running: dict[int, subprocess.Popen],
         how = f"signal {-code}" if code is not None and code < 0 else f"exit code {code}"
         fail.reasons.append(f"the grading worker died ({how}); nothing was graded")
         return fail
-    r.reasons = notes + [x for x in r.reasons if x not in notes]
     r.scores = {g: min(max(0.0, float(r.scores.get(g, 0))), job.max_scores[g])
                 for g in job.max_scores}  # a score above its maximum is impossible
     r.max_scores = dict(job.max_scores)
@@ -275,43 +320,235 @@ def run_worker(job: Job, log: Path, running: dict[int, subprocess.Popen],
     return r
 
 
+def stop_batch(token: str) -> int:
+    """Kill this process's grading workers of batch `token` (Ctrl-C in the parent); how many."""
+    with _RUNNING_LOCK:
+        procs = [p for t, p in _RUNNING.values() if t == token]
+    for proc in procs:
+        try:
+            os.killpg(proc.pid, signal.SIGKILL)
+        except OSError:
+            pass
+    return len(procs)
+
+
+def _prebuild_once(assignment: str, cache: list[str]) -> None:
+    """Build the lesson's stand-ins on this machine once per process (a no-op when built)."""
+    with _PREBUILD_LOCK:
+        if (assignment, cache[0]) not in _PREBUILT:
+            prebuild_models(assignment, cache)
+            _PREBUILT.add((assignment, cache[0]))
+
+
+def _remove(folder: Path) -> None:
+    for path in sorted(folder.rglob("*"), reverse=True):  # read-only copies first
+        try:
+            path.chmod(0o700)
+        except OSError:
+            pass
+    shutil.rmtree(folder, ignore_errors=True)
+
+
+def grade_task(job_json: str, token: str, jobs: int, keep_work: bool = False) -> tuple[str, str, str]:
+    """One submission, graded on this machine: (Result JSON, host name, kept work folder or "").
+
+    Self-contained: its own work folder and read-only course copy under this machine's temp
+    folder, this machine's model caches and bubblewrap. Raises HostError when this machine
+    cannot grade (Dask then retries the task); every other failure is the submission's Result."""
+    import socket
+
+    host = socket.gethostname()
+    job = Job.from_json(job_json)
+    if job.sandbox:
+        ok, why = bwrap_status()
+        if not ok:
+            raise HostError(f"{host}: {why}")
+    if os.geteuid() != 0:
+        job.uid = None  # only root can drop to a uid of its own; else the user namespace's
+    cache = model_caches()
+    _prebuild_once(job.assignment, cache)
+    root = Path(tempfile.mkdtemp(prefix=f"cg-{token[:8]}-"))
+    try:
+        try:
+            job.course_copy = str(course_copy(root / "ro" / "course"))
+        except RuntimeError as err:
+            raise HostError(f"{host}: {err}") from None
+        work = root / "work"
+        work.mkdir()
+        work.chmod(0o700)
+        job.work, job.read_only = str(work), [c for c in cache if os.path.isdir(c)]
+        job.env = kernel_env(jobs, cache)
+        try:
+            r = run_worker(job, root / "worker.log", token=token)
+        except Exception as err:  # a bug here must not lose the other submissions
+            r = blank_result(job.student, job.max_scores,
+                             [f"internal grading error: {type(err).__name__}"], job.source)
+        return r.to_json(), host, str(root) if keep_work else ""
+    finally:
+        if not keep_work:
+            _remove(root)
+
+
+# ---------------------------------------------------------------------------------------------
+# the engines: where the tasks run
+
+
+class DaskEngine:
+    """Tasks on dask.distributed: a LocalCluster (jobs workers, one thread each) or a scheduler."""
+
+    def __init__(self, settings: CourseGrading, say: Callable[..., None]):
+        import logging
+
+        import dask
+        from distributed import Client, LocalCluster
+
+        logging.getLogger("distributed").setLevel(logging.ERROR)  # the batch reports, not Dask
+        self.cluster = None
+        address = settings.scheduler.strip()
+        if address:
+            if not address.startswith(("tcp://", "tls://")) or ":" not in address[6:]:
+                raise SystemExit(f"course grading: --scheduler wants tcp://HOST:PORT, not "
+                                 f"{address!r}")
+            try:
+                self.client = Client(address, timeout=settings.scheduler_timeout,
+                                     set_as_default=False)
+            except (OSError, TimeoutError) as err:
+                raise SystemExit(f"course grading: no Dask scheduler answers at {address} "
+                                 f"within {settings.scheduler_timeout} s ({type(err).__name__}); "
+                                 "start one with `dask scheduler`") from None
+            try:
+                self.client.wait_for_workers(1, timeout=settings.scheduler_timeout)
+            except (OSError, TimeoutError):
+                self.client.close(timeout=10)
+                raise SystemExit(f"course grading: no Dask worker joined {address} within "
+                                 f"{settings.scheduler_timeout} s; start workers with `dask "
+                                 f"worker {address} --nthreads 1` (README, For instructors)") from None
+            workers = self.client.scheduler_info(n_workers=-1).get("workers", {})
+            say(f"Dask scheduler {address}: {len(workers)} worker(s), "
+                f"{sum(w.get('nthreads', 1) for w in workers.values())} thread(s)")
+        else:
+            # Threads in this process: every submission already runs in a worker process and a
+            # sandbox of its own, so a Dask worker process per slot would add start-up and memory
+            # and no isolation. Lost workers: worker_failures re-runs, then "failed".
+            with dask.config.set({"distributed.scheduler.allowed-failures":
+                                  settings.worker_failures}):
+                self.cluster = LocalCluster(n_workers=max(1, settings.jobs), threads_per_worker=1,
+                                            processes=False, dashboard_address=None)
+            self.client = Client(self.cluster, set_as_default=False)
+
+    def submit(self, job: Job, token: str, jobs: int, keep_work: bool, key: str) -> Any:
+        return self.client.submit(grade_task, job.to_json(), token, jobs, keep_work, key=key,
+                                  pure=False, retries=2)
+
+    def completed(self, futures: list[Any]) -> Any:
+        from distributed import as_completed
+
+        return as_completed(futures, loop=self.client.loop)
+
+    def failure(self, err: BaseException) -> str:
+        """The reason recorded for a task that never returned."""
+        from distributed import KilledWorker
+
+        if isinstance(err, KilledWorker):
+            return ("its Dask worker was lost every time it ran (killed, out of memory or its "
+                    "machine stopped); not graded")
+        if isinstance(err, HostError):
+            return f"no Dask worker could grade it ({err})"
+        return f"its Dask task failed ({type(err).__name__}); not graded"
+
+    def stop(self, token: str) -> None:
+        """Ctrl-C: cancel what is queued, kill the grading processes already running."""
+        stop_batch(token)  # the local cluster's, in this process
+        if self.cluster is None:
+            def remote() -> None:
+                try:
+                    self.client.run(stop_batch, token)
+                except Exception:
+                    pass
+
+            thread = threading.Thread(target=remote, daemon=True)
+            thread.start()
+            thread.join(10)
+
+    def close(self) -> None:
+        for closing in (self.client, self.cluster):
+            if closing is not None:
+                try:
+                    closing.close(timeout=20)
+                except Exception:  # shutting down: nothing left to report to
+                    pass
+
+
+class ThreadEngine:
+    """The previous engine (a ThreadPoolExecutor of --jobs threads), kept for the benchmark."""
+
+    def __init__(self, settings: CourseGrading, say: Callable[..., None]):
+        from concurrent.futures import ThreadPoolExecutor
+
+        self.pool = ThreadPoolExecutor(max_workers=max(1, settings.jobs))
+
+    def submit(self, job: Job, token: str, jobs: int, keep_work: bool, key: str) -> Any:
+        return self.pool.submit(grade_task, job.to_json(), token, jobs, keep_work)
+
+    def completed(self, futures: list[Any]) -> Any:
+        from concurrent.futures import as_completed
+
+        return as_completed(futures)
+
+    def failure(self, err: BaseException) -> str:
+        return f"internal grading error: {type(err).__name__}"
+
+    def stop(self, token: str) -> None:
+        self.pool.shutdown(wait=False, cancel_futures=True)
+        stop_batch(token)
+
+    def close(self) -> None:
+        self.pool.shutdown(wait=False, cancel_futures=True)
+
+
 def grade(submissions: Path, assignment: Optional[str] = None, out: Optional[Path] = None,
           exercises: Path = EXERCISES, settings: Optional[CourseGrading] = None,
-          keep_work: bool = False, echo: bool = True) -> list[Result]:
+          keep_work: bool = False, echo: bool = True, engine: str = "dask") -> list[Result]:
     """Grade every entry of the folder; write grades.csv and feedback/ into `out`."""
     submissions, exercises = Path(submissions), Path(exercises)
     if not submissions.is_dir():
         raise SystemExit(f"{submissions} is not a folder of submissions")
     assignment = assignment or infer_assignment(submissions, exercises)
     out = Path(out) if out else submissions.with_name(submissions.name + "-graded")
-    return grade_many([(submissions, assignment, out)], exercises, settings, keep_work, echo)[0]
+    return grade_many([(submissions, assignment, out)], exercises, settings, keep_work, echo,
+                      engine)[0]
 
 
 def grade_many(requests: list[tuple[Path, str, Path]], exercises: Path = EXERCISES,
                settings: Optional[CourseGrading] = None, keep_work: bool = False,
-               echo: bool = True) -> list[list[Result]]:
-    """Grade several (submissions folder, assignment, output folder) in one pool of jobs."""
+               echo: bool = True, engine: str = "dask") -> list[list[Result]]:
+    """Grade several (submissions folder, assignment, output folder) as one set of tasks."""
+    from .progress import Progress
+    from .summary import write_summary
+
     exercises = Path(exercises)
     settings = settings or load_settings(exercises)
     say: Callable[..., None] = print if echo else (lambda *a, **k: None)
-    if settings.sandbox:
+    if settings.sandbox and not settings.scheduler:
         ok, why = bwrap_status()
         if not ok:
             raise SystemExit(f"course grading: {why}; install Debian's bubblewrap (apt-get "
                              "install bubblewrap), or pass --no-sandbox for trusted submissions")
-    else:
+    elif not settings.sandbox:
         say("course grading: WARNING: --no-sandbox: submissions run as you, with your files; "
             "grade only submissions you trust")
+    if settings.lms and not settings.roster:
+        raise SystemExit("course grading: --lms needs --roster (who each submission is)")
     work = Path(tempfile.mkdtemp(prefix="course-grading-"))
-    running: dict[int, subprocess.Popen] = {}
-    lock = threading.Lock()
+    token = secrets_token()
+    pool: Any = None
     try:
-        course = course_copy(work / "ro" / "course")
         cache = model_caches()
-        env = kernel_env(settings, cache)
         batches, tasks = [], []
         for i, (folder, assignment, out) in enumerate(requests):
-            prebuild_models(assignment, cache)
+            if not settings.scheduler:
+                prebuild_models(assignment, cache)
+                _PREBUILT.add((assignment, cache[0]))
             batch = Batch(exercises, assignment, settings, work / f"b{i}", Path(folder), Path(out))
             batches.append(batch)
             say(f"{assignment} ({batch.notebook}): {len(batch.subs)} entries in {folder}")
@@ -323,56 +560,79 @@ def grade_many(requests: list[tuple[Path, str, Path]], exercises: Path = EXERCIS
                     tasks.append((i, k))
             if any(r is not None for r in batch.results):
                 say(f"  {sum(r is not None for r in batch.results)} already graded in {out}")
-        say(f"grading {len(tasks)} submission(s), {settings.jobs} at a time, "
+        where = settings.scheduler or f"{settings.jobs} local Dask worker(s)"
+        say(f"grading {len(tasks)} submission(s) on {where if engine == 'dask' else 'threads'}, "
             f"{'each in a bubblewrap sandbox' if settings.sandbox else 'WITHOUT a sandbox'}; "
             f"limits: {settings.cell_timeout} s per cell, {settings.submission_timeout:g} s per "
             f"submission, {settings.memory_limit_mb} MB")
+        progress = Progress(len(tasks), enabled=echo)
         count = [0]
 
-        def run(task: tuple[int, int]) -> None:
-            i, k = task
+        def done(i: int, k: int, r: Result) -> None:
             batch = batches[i]
-            sub = batch.subs[k]
-            try:
-                job = batch.job(k, work / f"b{i}" / f"j{k}", course, env, cache,
-                                serial=tasks.index(task))
-                r = job if isinstance(job, Result) else \
-                    run_worker(job, work / f"b{i}" / f"j{k}.log", running, lock)
-            except Exception as err:  # a bug here must not lose the other submissions
-                r = batch.blank(sub, [f"internal grading error: {type(err).__name__}"])
-            batch.record(k, r)
-            with lock:
-                count[0] += 1
-                note = f" - {'; '.join(r.reasons)}" if r.reasons else ""
-                say(f"[{count[0]}/{len(tasks)}] {batch.assignment} {r.student} ({r.source}): "
-                    f"{r.total:g}/{r.max_total:g} ({r.status}, {r.seconds:.0f} s){note}")
+            r = batch.finish(k, r)
+            if not batch.record(k, r):
+                return  # recorded already: a task that ran twice counts once
+            count[0] += 1
+            note = f" - {'; '.join(r.reasons)}" if r.reasons else ""
+            progress.update(failed=r.status == "failed")
+            progress.write(f"[{count[0]}/{len(tasks)}] {batch.assignment} {r.student} "
+                           f"({r.source}): {r.total:g}/{r.max_total:g} ({r.status}, "
+                           f"{r.seconds:.0f} s){note}", say)
 
-        pool = ThreadPoolExecutor(max_workers=max(1, settings.jobs))
+        pending: dict[Any, tuple[int, int]] = {}
+        jobs = max(1, settings.jobs)
         try:
-            for future in [pool.submit(run, task) for task in tasks]:
-                future.result()
-        except KeyboardInterrupt:
-            pool.shutdown(wait=False, cancel_futures=True)
-            with lock:
-                for pid in list(running):
+            for serial, (i, k) in enumerate(tasks):
+                try:
+                    job = batches[i].job(k, serial=serial)
+                except Exception as err:  # a bug here must not lose the other submissions
+                    job = batches[i].blank(batches[i].subs[k],
+                                           [f"internal grading error: {type(err).__name__}"])
+                if isinstance(job, Result):
+                    done(i, k, job)
+                    continue
+                if pool is None:
+                    pool = (DaskEngine if engine == "dask" else ThreadEngine)(settings, say)
+                pending[pool.submit(job, token, jobs, keep_work, key=f"grade-{token}-{i}-{k}")] = (i, k)
+            if pending:
+                for future in pool.completed(list(pending)):
+                    i, k = pending[future]
                     try:
-                        os.killpg(pid, signal.SIGKILL)
-                    except OSError:
-                        pass
+                        result_json, host, kept = future.result()
+                        r = Result.from_json(result_json)
+                        if kept:
+                            say(f"  kept {r.source}'s work folder on {host}: {kept}")
+                    except Exception as err:  # the task never returned a Result
+                        r = batches[i].blank(batches[i].subs[k], [pool.failure(err)])
+                    done(i, k, r)
+        except KeyboardInterrupt:
+            progress.close()
+            if pool is not None:
+                pool.stop(token)
             raise
-        pool.shutdown()
+        finally:
+            progress.close()
         for batch in batches:
             batch.out.mkdir(parents=True, exist_ok=True)
             batch._grades()
             say(f"wrote {batch.out / 'grades.csv'} and {batch.out / 'feedback'}/")
+            results = [r for r in batch.results if r is not None]
+            for line in write_summary(results, batch.max_scores, batch.out, batch.assignment,
+                                      batch.gradebook):
+                say(line)
         return [[r for r in batch.results if r is not None] for batch in batches]
     finally:
+        if pool is not None:
+            pool.close()
         if keep_work:
-            say(f"kept the grader's working folder (logs): {work}")
+            say(f"kept the grader's working folder: {work}")
         else:
-            for path in sorted(work.rglob("*"), reverse=True):  # read-only copies first
-                try:
-                    path.chmod(0o700)
-                except OSError:
-                    pass
-            shutil.rmtree(work, ignore_errors=True)
+            _remove(work)
+
+
+def secrets_token() -> str:
+    """A fresh id for one run (its Dask task keys, its processes)."""
+    import secrets
+
+    return secrets.token_hex(8)

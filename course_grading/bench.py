@@ -1,10 +1,20 @@
-"""The benchmark's grading figures: sandbox overhead and throughput against plain nbgrader.
+"""The benchmark's grading figures: sandbox overhead, throughput against plain nbgrader, and the
+Dask engine against the previous thread pool.
 
-    python -m course_grading.bench [N]     (tools/benchmark.py's grading row calls measure())
+    python -m course_grading.bench [N]          measure(): the sandbox row (N = 10)
+    python -m course_grading.bench engines [N]  measure_engines(): the engine row (N = 30)
 
-The same N lesson-01 submissions (half solved, half unanswered) are graded three ways in one
-run: plain `nbgrader autograde` (serial, its own gradebook), `./course grade --no-sandbox` and
-`./course grade` with the sandbox, both with two jobs.
+measure(): the same N lesson-01 submissions (half solved, half unanswered) graded three ways in
+one run: plain `nbgrader autograde` (serial, its own gradebook), `./course grade --no-sandbox`
+and `./course grade` with the sandbox, both with two jobs.
+
+measure_engines(): the same N submissions graded by `./course grade` on its LocalCluster and
+with the previous ThreadPoolExecutor (`--engine threads`, kept for this comparison), sandbox on,
+the same jobs, alternately (best of `reps` each). From the LocalCluster run: seconds per
+submission per worker (wall time x workers / N), and on paper the time for 1,000 submissions on
+1, 8 and 32 workers (1,000 x that figure / workers: it assumes each worker has a core of its
+own, the lesson's stand-ins already built on each machine, and ignores the scheduler's overhead,
+which the measured figure includes at this scale).
 """
 
 from __future__ import annotations
@@ -62,6 +72,66 @@ def _counts(grades: Path) -> dict[str, int]:
             "zero": sum(float(r["total"]) == 0 for r in rows)}
 
 
+def _submissions(work: Path, n: int) -> Path:
+    """N lesson-01 submissions, alternately the source (full marks) and the student version."""
+    name = notebook_name(EXERCISES, "lesson01")
+    student = release(["lesson01"], dest=work / "release")[0]
+    source = EXERCISES / "source" / "lesson01" / name
+    subs = work / "submissions"
+    for k in range(n):
+        (subs / f"student{k:02d}").mkdir(parents=True)
+        shutil.copy(source if k % 2 == 0 else student, subs / f"student{k:02d}" / name)
+    return subs
+
+
+def measure_engines(n: int = 30, jobs: int = 2, reps: int = 2,
+                    timeout: float = 3600) -> dict[str, Any]:
+    """Seconds for the LocalCluster engine vs the previous thread pool on the same batch."""
+    env = dict(os.environ, COURSE_MODELS="offline", MPLBACKEND="Agg",
+               PATH=f"{os.path.dirname(sys.executable)}{os.pathsep}{os.environ.get('PATH', '')}")
+    env.setdefault("OMP_NUM_THREADS", "1")
+    env.pop("COURSE_STANDIN_SIZE", None)
+    figures: dict[str, Any] = {"submissions": n, "jobs": jobs, "reps": reps}
+    with tempfile.TemporaryDirectory(prefix="bench-engines-") as tmp:
+        work = Path(tmp)
+        subs = _submissions(work, n)
+        grade = [sys.executable, "-m", "course_grading", "grade", str(subs), "--assignment",
+                 "lesson01", "--jobs", str(jobs)]
+        warm = _submissions(work / "warm", 2)  # stand-ins built, files in the page cache
+        _run(grade[:4] + [str(warm)] + grade[5:] + ["--out", str(work / "warm-out")], REPO, env,
+             timeout)
+        runs: dict[str, list[float]] = {"dask": [], "threads": []}
+        for rep in range(reps):
+            for engine in ("threads", "dask") if rep % 2 else ("dask", "threads"):
+                out = work / f"out-{engine}-{rep}"
+                seconds, _ = _run(grade + ["--out", str(out), "--engine", engine], REPO, env,
+                                  timeout)
+                runs[engine].append(seconds)
+                figures[f"{engine}_counts"] = _counts(out / "grades.csv")
+    figures["dask_s"], figures["threads_s"] = min(runs["dask"]), min(runs["threads"])
+    figures["runs"] = runs
+    figures["dask_vs_threads"] = figures["dask_s"] / figures["threads_s"] - 1
+    per = figures["dask_s"] * jobs / n
+    figures["s_per_submission_per_worker"] = per
+    figures["projected_1000_s"] = {w: 1000 * per / w for w in (1, 8, 32)}
+    return figures
+
+
+def engines_row_text(f: dict[str, Any]) -> tuple[str, str, str]:
+    """(time, result, note) for the benchmark table's engine row."""
+    c = f["dask_counts"]
+    p = f["projected_1000_s"]
+    hours = ", ".join(f"{w} worker{'s' if w > 1 else ''} {p[w] / 60:.0f} min" if p[w] < 5400
+                      else f"{w} worker {p[w] / 3600:.1f} h" for w in (1, 8, 32))
+    verdict = "pass" if f["dask_vs_threads"] <= 0.05 else "over"
+    return (f"{f['dask_s']:.1f} s vs {f['threads_s']:.1f} s",
+            f"{100 * f['dask_vs_threads']:+.1f}% {verdict}",
+            f"{f['submissions']} lesson-01 submissions, {f['jobs']} workers, sandbox on: Dask "
+            f"LocalCluster vs the previous thread pool (best of {f['reps']}; goal ≤ +5%); "
+            f"{c['full']} full marks, {c['zero']} zero; {f['s_per_submission_per_worker']:.1f} s "
+            f"per submission per worker; 1,000 submissions on paper: {hours}")
+
+
 def measure(n: int = 10, jobs: int = 2, timeout: float = 3600) -> dict[str, Any]:
     """Seconds for plain nbgrader (serial), --no-sandbox and the sandbox on the same batch."""
     env = dict(os.environ, COURSE_MODELS="offline", MPLBACKEND="Agg",
@@ -109,4 +179,7 @@ def row_text(f: dict[str, Any]) -> tuple[str, str, str]:
 
 
 if __name__ == "__main__":
-    print(json.dumps(measure(int(sys.argv[1]) if len(sys.argv) > 1 else 10), indent=1))
+    if sys.argv[1:2] == ["engines"]:
+        print(json.dumps(measure_engines(int(sys.argv[2]) if len(sys.argv) > 2 else 30), indent=1))
+    else:
+        print(json.dumps(measure(int(sys.argv[1]) if len(sys.argv) > 1 else 10), indent=1))

@@ -41,10 +41,24 @@ def parser() -> argparse.ArgumentParser:
             g.add_argument("--no-" + name.replace("_", "-"), dest=name, action="store_false",
                            help=argparse.SUPPRESS if name != "sandbox" else
                            "run kernels WITHOUT a sandbox (trusted submissions only)")
+        elif isinstance(default, str):
+            choices = getattr(traits()[name], "values", None)
+            g.add_argument(flag, dest=name, default=None, metavar=name.split("_")[0].upper(),
+                           choices=[c for c in choices if c] if choices else None,
+                           help=f"{text} (default: {default or 'none'})")
         else:
             g.add_argument(flag, dest=name, type=type(default), default=None,
                            help=f"{text} (default: {default:g})")
+    g.add_argument("--engine", choices=["dask", "threads"], default="dask",
+                   help=argparse.SUPPRESS)  # "threads": the previous pool, for the benchmark
     return top
+
+
+def traits() -> dict:
+    """The settings' traits (for an option's choices)."""
+    from .config import CourseGrading
+
+    return CourseGrading.class_traits(config=True)
 
 
 def main(argv: Optional[list[str]] = None) -> int:
@@ -60,5 +74,12 @@ def main(argv: Optional[list[str]] = None) -> int:
 
     overrides = {name: getattr(args, name) for name in settings_help()}
     settings = load_settings(args.exercises, **overrides)
-    grade(args.submissions, args.assignment, args.out, args.exercises, settings, args.keep_work)
+    try:
+        grade(args.submissions, args.assignment, args.out, args.exercises, settings,
+              args.keep_work, engine=args.engine)
+    except KeyboardInterrupt:
+        out = args.out or args.submissions.with_name(args.submissions.name + "-graded")
+        print(f"\ncourse grading: interrupted; what was graded is kept in {out} (the same "
+              "command grades only what is missing)", file=sys.stderr)
+        return 130
     return 0

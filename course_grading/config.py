@@ -9,7 +9,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from traitlets import Bool, Float, Integer
+from traitlets import Bool, CaselessStrEnum, Float, Integer, Unicode
 from traitlets.config import Config, Configurable
 from traitlets.config.loader import PyFileConfigLoader
 
@@ -28,7 +28,18 @@ class CourseGrading(Configurable):
                                        "kernel is killed and the cell skipped.").tag(config=True)
     submission_timeout = Float(900.0, help="Wall-clock seconds for one whole submission, "
                                            "re-runs included.").tag(config=True)
-    jobs = Integer(2, help="Submissions graded in parallel (one per core).").tag(config=True)
+    jobs = Integer(2, help="Submissions graded in parallel on this machine: the local Dask "
+                           "cluster's workers, one thread each (one per core).").tag(config=True)
+    scheduler = Unicode("", help="Address of an existing Dask scheduler (tcp://HOST:PORT) whose "
+                                 "workers grade the submissions, each on its own machine; empty: "
+                                 "a local cluster of --jobs workers.").tag(config=True)
+    scheduler_timeout = Integer(30, help="Seconds to wait for the Dask scheduler to answer and "
+                                         "for its first worker to join.").tag(config=True)
+    worker_failures = Integer(2, help="Times a submission's task may lose its Dask worker "
+                                      "(killed, out of memory, machine down) and be re-run "
+                                      "elsewhere before it is recorded as failed. On an existing "
+                                      "cluster the scheduler's own distributed.scheduler."
+                                      "allowed-failures applies.").tag(config=True)
     max_retries = Integer(3, help="Re-runs of a notebook after a cell killed or hung its "
                                   "kernel (that cell is then skipped).").tag(config=True)
     max_output_chars = Integer(20000, help="Characters of output kept per cell.").tag(config=True)
@@ -44,6 +55,14 @@ class CourseGrading(Configurable):
                                     "(home and /tmp, in memory), MB.").tag(config=True)
     sandbox = Bool(True, help="Run each kernel in a bubblewrap sandbox. Turn off only on a "
                               "machine without bwrap, for trusted submissions.").tag(config=True)
+    roster = Unicode("", help="CSV mapping each submission's name to the student's LMS identity "
+                              "(columns: submission, name, and email/idnumber for Moodle or "
+                              "id/sis_user_id/sis_login_id/section for Canvas).").tag(config=True)
+    lms = CaselessStrEnum(["", "canvas", "moodle"], default_value="",
+                          help="Also write OUT/<lms>-<assignment>.csv in that LMS's grade-import "
+                               "format (needs --roster).").tag(config=True)
+    lms_assignment = Unicode("", help="The assignment's column title in the LMS file (default: "
+                                      "the assignment, e.g. lesson01).").tag(config=True)
     full_feedback = Bool(False, help="Feedback pages show the whole executed notebook, hidden "
                                      "tests included (nbgrader's pages); by default they name "
                                      "each test, its score and its message.").tag(config=True)

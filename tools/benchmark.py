@@ -15,6 +15,8 @@ have the real models' sizes (same compute and memory, random weights). Rows:
   --reps interleaved runs, 1 torch thread by default: steady on a shared machine);
 - grading 10 submissions of lesson 01 (course_grading.bench: sandboxed, vs --no-sandbox and vs
   plain nbgrader autograde on the same batch): half solved, half the unanswered student version;
+  and 30 such submissions on the Dask LocalCluster vs the previous thread pool (goal: no more
+  than 5% slower), with seconds per submission per worker and 1,000 submissions on paper;
 - the whole test suite, by running `./course test` (only with --suite or --only suite);
 - the course's total Hub download from the registry.
 
@@ -327,6 +329,19 @@ def bench_grading() -> Row:
     return Row(item, seconds, "", "", result, note)
 
 
+def bench_grading_engines() -> Row:
+    """The Dask LocalCluster vs the previous thread pool on 30 submissions (course_grading.bench)."""
+    from course_grading import bench
+
+    item = "grade 30 submissions: Dask LocalCluster vs previous pool"
+    try:
+        figures = bench.measure_engines(30, jobs=2)
+    except Exception as err:  # a failure is a row, not a crash of the whole benchmark
+        return Row(item, result="error", note=str(err)[:300])
+    seconds, result, note = bench.engines_row_text(figures)
+    return Row(item, seconds, "", "≤ +5%", result, note)
+
+
 def bench_suite() -> Row:
     """The whole test suite, run by the README's command `./course test` (offline, small stand-ins)."""
     env = bench_env(None)
@@ -479,7 +494,7 @@ def main(argv: Optional[list[str]] = None) -> int:
     if "decoding" in groups:
         steps.append(("decoding", lambda: bench_decoding(args.reps, args.threads)))
     if "grading" in groups:
-        steps.append(("grading", lambda: [bench_grading()]))
+        steps.append(("grading", lambda: [bench_grading(), bench_grading_engines()]))
     if "suite" in groups:
         steps.append(("test suite", lambda: [bench_suite()]))
     if "download" in groups:
