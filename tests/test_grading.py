@@ -532,7 +532,6 @@ def test_self_tampering_is_flagged_for_a_look_by_hand(batch01: dict) -> None:
 # every lesson: the source earns full marks, the student version zero
 
 
-@pytest.mark.parametrize("assignment", ASSIGNMENTS)
 def _hand_graded(assignment: str) -> dict[str, float]:
     """grade_id -> points of the assignment's manually graded answers (solution and grade cells)."""
     src = nbformat.read(EXERCISES / "source" / assignment / notebook_name(EXERCISES, assignment), 4)
@@ -540,6 +539,7 @@ def _hand_graded(assignment: str) -> dict[str, float]:
             if nbgrader_meta(c).get("grade") and nbgrader_meta(c).get("solution")}
 
 
+@pytest.mark.parametrize("assignment", ASSIGNMENTS)
 def test_source_earns_full_marks_and_student_version_zero(assignment: str, graded: dict) -> None:
     results = graded["lessons"][assignment]
     source = results["solution"]
