@@ -118,11 +118,14 @@ def watch_pipelines() -> Iterator[dict[str, int]]:
 
 
 def _reference(model: Any, tokenizer: Any, texts: Sequence[str]) -> list[dict]:
-    """The pipeline's answer for `texts` with this model and tokenizer (one text at a time)."""
-    from transformers import pipeline
+    """The pipeline's answer for `texts` with this model and tokenizer (one text at a time).
 
-    return pipeline("text-classification", model=model, tokenizer=tokenizer,
-                    device=model.device)(list(texts))
+    The pipeline class wraps the objects already loaded: nothing is fetched or loaded here, so
+    no remote code or pickle can be involved (what pipeline("text-classification", ...) returns).
+    """
+    from transformers import TextClassificationPipeline
+
+    return TextClassificationPipeline(model=model, tokenizer=tokenizer, device=model.device)(list(texts))
 
 
 @guarded
