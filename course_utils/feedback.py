@@ -253,6 +253,35 @@ def expect_logits(value: Any, name: str, vocab: int,
     return vector
 
 
+def expect_evidence(value: Any, name: str, keys: Sequence[str], what: str) -> Any:
+    """`value` if it is a mapping holding every key of `keys` (a graded choice's evidence), else fail."""
+    from collections.abc import Mapping
+
+    layout = "{" + ", ".join(f"{k!r}: ..." for k in keys) + "}"
+    if value is None:
+        fail(f"{name} is None: compute the evidence first", f"a dict {layout} of {what} (see the question)")
+    if not isinstance(value, Mapping) or set(keys) - set(value):
+        fail(f"{name} is {a_type(value)}; it needs the keys {list(keys)}", f"{name} = {layout}")
+    return value
+
+
+def expect_tokens_and_logits(answer: Any, name: str) -> tuple[list[int], Any]:
+    """A decoding loop's `(tokens, logits)`: token ids as a list of ints, step logits stacked, else fail."""
+    import torch
+
+    if not isinstance(answer, tuple) or len(answer) != 2:
+        fail(f"{name} returned {a_type(answer)}; expected a tuple (tokens, logits)",
+             "end with: return tokens, torch.stack(step_logits)")
+    tokens, logits = answer
+    if isinstance(tokens, torch.Tensor):
+        tokens = tokens.reshape(-1).tolist()
+    if isinstance(logits, (list, tuple)) and logits and isinstance(logits[0], torch.Tensor):
+        logits = torch.stack([t.reshape(-1) for t in logits])
+    if not isinstance(tokens, list) or not all(isinstance(t, int) for t in tokens):
+        fail(f"tokens is {a_type(tokens)}, expected a list of ints", "append int(logits.argmax())")
+    return tokens, expect_tensor(logits, "logits (the second value returned)")
+
+
 def evaluate(check: Callable[..., Feedback], namespace: dict, *names: str) -> Feedback:
     """Look up `names` in the learner's namespace and run `check` on them, never raising."""
     missing = [n for n in names if n not in namespace]

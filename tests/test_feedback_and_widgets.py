@@ -133,6 +133,23 @@ def test_expect_logits_takes_one_vector_of_logits_and_names_probabilities():
     assert "list" in stopped(feedback.expect_logits, [0.5, -1.0, 2.0], "v", 3).message
 
 
+def test_expect_evidence_needs_every_key_and_shows_the_layout():
+    assert feedback.expect_evidence({"a": 1, "b": 2}, "ev", ("a", "b"), "two vectors") == {"a": 1, "b": 2}
+    none = stopped(feedback.expect_evidence, None, "ev", ("a", "b"), "two vectors")
+    assert "compute the evidence first" in none.message and "{'a': ..., 'b': ...} of two vectors" in none.hint
+    assert "needs the keys ['a', 'b']" in stopped(feedback.expect_evidence, {"a": 1}, "ev", ("a", "b"),
+                                                  "two vectors").message
+
+
+def test_expect_tokens_and_logits_flattens_and_stacks():
+    tokens, logits = feedback.expect_tokens_and_logits((torch.tensor([[3, 4]]), [torch.zeros(1, 5)] * 2), "f")
+    assert tokens == [3, 4] and logits.shape == (2, 5)
+    assert "expected a tuple (tokens, logits)" in stopped(feedback.expect_tokens_and_logits, [1], "f").message
+    floats = ([1.5], torch.zeros(1, 5))
+    assert "list of ints" in stopped(feedback.expect_tokens_and_logits, floats, "f").message
+    assert "tensor" in stopped(feedback.expect_tokens_and_logits, ([1], "logits"), "f").message
+
+
 OPTIONS = ("A) the first", "B) the second", "C) the third")
 
 

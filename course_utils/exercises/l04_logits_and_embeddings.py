@@ -12,8 +12,9 @@ from typing import Any, Iterator, Mapping
 import pandas as pd
 import torch
 
-from ..feedback import (Feedback, a_type, expect_callable, expect_logits, expect_number, expect_shape,
-                        expect_tensor, expect_type, fail, guarded, match_choice, right, wrong)
+from ..feedback import (Feedback, a_type, expect_callable, expect_evidence, expect_logits, expect_number,
+                        expect_shape, expect_tensor, expect_type, fail, guarded, match_choice, right,
+                        wrong)
 from ..next_token import continuation_logprob, last_logits, last_position_lens
 from ..probes import count_calls
 from ..sampling import next_token_probs
@@ -221,12 +222,7 @@ def _close_logits(a: torch.Tensor, b: torch.Tensor) -> bool:
 @guarded
 def check_right_padding(answer: Any, evidence: Any, model: torch.nn.Module, tokenizer) -> Feedback:
     """Q5: the evidence (two logit vectors) first; only then the choice that follows from it."""
-    if evidence is None:
-        fail("right_padding_evidence is None: compute the evidence first",
-             "a dict {'last_column': ..., 'alone': ...} of two logit vectors (see the question)")
-    if not isinstance(evidence, Mapping) or set(EVIDENCE_KEYS) - set(evidence):
-        fail(f"right_padding_evidence is {a_type(evidence)}; it needs the keys {list(EVIDENCE_KEYS)}",
-             "right_padding_evidence = {'last_column': ..., 'alone': ...}")
+    expect_evidence(evidence, "right_padding_evidence", EVIDENCE_KEYS, "two logit vectors")
     vocab = model.config.vocab_size
     last_column = expect_logits(evidence["last_column"], "last_column", vocab)
     alone = expect_logits(evidence["alone"], "alone", vocab)

@@ -19,8 +19,9 @@ import torch.nn.functional as F
 from .. import decoding
 from ..display import prob_bar_chart
 from ..decoding import candidate_table, eos_ids, first_step_logits
-from ..feedback import (Feedback, a_type, describe_error, expect_callable, expect_logits, expect_number,
-                        expect_shape, expect_type, fail, guarded, match_choice, right)
+from ..feedback import (Feedback, describe_error, expect_callable, expect_evidence, expect_logits,
+                        expect_number, expect_shape, expect_tokens_and_logits, expect_type, fail, guarded,
+                        match_choice, right)
 from ..probes import count_calls, count_function_calls, forced_tokens, watch_encoder_decoder
 
 PROMPTS = ("translate English to German: The weather is nice today.",
@@ -262,17 +263,7 @@ def check_greedy(fn: Any, model: Any, tokenizer: Any, max_new_tokens: int = 6) -
                 no_shortcuts(model) as used:
             answer = fn(model, enc["input_ids"], enc["attention_mask"], max_new_tokens)
         expect_no_shortcuts(used, "my_greedy")
-        if not isinstance(answer, tuple) or len(answer) != 2:
-            fail(f"my_greedy returned {a_type(answer)}; expected a tuple (tokens, logits)",
-                 "end with: return tokens, torch.stack(step_logits)")
-        tokens, logits = answer
-        if isinstance(tokens, torch.Tensor):
-            tokens = tokens.reshape(-1).tolist()
-        if isinstance(logits, (list, tuple)) and logits and isinstance(logits[0], torch.Tensor):
-            logits = torch.stack([t.reshape(-1) for t in logits])
-        expect_type(logits, torch.Tensor, "logits (the second value returned)")
-        if not isinstance(tokens, list):
-            fail(f"tokens is {a_type(tokens)}, expected a list of ints")
+        tokens, logits = expect_tokens_and_logits(answer, "my_greedy")
         if tokens[:1] == [model.config.decoder_start_token_id] and tokens[1:] == want_tokens:
             fail("your tokens start with the decoder start token",
                  "return only the new tokens (generate's sequences[0, 1:])")
@@ -414,12 +405,7 @@ def choice_from_evidence(with_rescale: torch.Tensor, without_rescale: torch.Tens
 @guarded
 def check_rescale_choice(answer: Any, evidence: Any, model: Any, inputs: Any) -> Feedback:
     """Q6: the evidence (logits with and without the rescale) first; only then the choice it supports."""
-    if evidence is None:
-        fail("rescale_evidence is None: compute the evidence first",
-             "a dict {'with_rescale': ..., 'without_rescale': ...} of two logit vectors (see the question)")
-    if not isinstance(evidence, dict) or set(RESCALE_EVIDENCE_KEYS) - set(evidence):
-        fail(f"rescale_evidence is {a_type(evidence)}; it needs the keys {list(RESCALE_EVIDENCE_KEYS)}",
-             "rescale_evidence = {'with_rescale': ..., 'without_rescale': ...}")
+    expect_evidence(evidence, "rescale_evidence", RESCALE_EVIDENCE_KEYS, "two logit vectors")
     vocab = model.config.vocab_size
     given = {key: expect_logits(evidence[key], key, vocab, "one position of one row: [0, -1]")
              for key in RESCALE_EVIDENCE_KEYS}

@@ -15,7 +15,8 @@ import torch
 
 from ..beam_search import beam_search, beam_step
 from ..decoding import eos_ids
-from ..feedback import Feedback, a_type, expect_number, expect_tensor, fail, guarded, right
+from ..feedback import (Feedback, a_type, expect_number, expect_tensor, expect_tokens_and_logits, fail,
+                        guarded, right)
 from ..probes import forced_tokens  # lm_head forced to given tokens (also ex.forced_tokens)
 from ..kv_cache import cache_bytes_for_config, cache_nbytes, greedy_generate, position_ids_from_mask
 
@@ -60,20 +61,6 @@ def watched(model: Any, record: dict[str, list[int]]) -> Iterator[None]:
 
 # ------------------------------------------------------------------ question 1: the cached loop
 
-def _as_tokens_and_logits(answer: Any) -> tuple[list[int], torch.Tensor]:
-    if not isinstance(answer, tuple) or len(answer) != 2:
-        fail(f"my_greedy returned {a_type(answer)}; expected a tuple (tokens, logits)",
-             "end with: return tokens, torch.stack(step_logits)")
-    tokens, logits = answer
-    if isinstance(tokens, torch.Tensor):
-        tokens = tokens.reshape(-1).tolist()
-    if isinstance(logits, (list, tuple)) and logits and isinstance(logits[0], torch.Tensor):
-        logits = torch.stack([t.reshape(-1) for t in logits])
-    if not isinstance(tokens, list) or not all(isinstance(t, int) for t in tokens):
-        fail(f"tokens is {a_type(tokens)}, expected a list of ints", "append int(logits.argmax())")
-    return tokens, expect_tensor(logits, "logits (the second value returned)")
-
-
 @guarded
 def check_cached_greedy(fn: Any, model: Any, tokenizer: Any, max_new_tokens: int = 6) -> Feedback:
     """Does fn(model, input_ids, attention_mask, max_new_tokens) match generate, with the cache?"""
@@ -94,7 +81,7 @@ def check_cached_greedy(fn: Any, model: Any, tokenizer: Any, max_new_tokens: int
         if record["generate"]:
             fail("my_greedy called model.generate()",
                  "write the loop yourself: call model(...) once per new token")
-        tokens, logits = _as_tokens_and_logits(answer)
+        tokens, logits = expect_tokens_and_logits(answer, "my_greedy")
         prompt = enc["input_ids"].shape[1]
         if tokens[:prompt] == enc["input_ids"][0].tolist() and tokens[prompt:] == want_tokens:
             fail("your tokens start with the prompt", "return only the new tokens")
