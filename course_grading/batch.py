@@ -24,6 +24,7 @@ import subprocess
 import sys
 import tempfile
 import threading
+import time
 from pathlib import Path
 from typing import Any, Callable, Optional
 
@@ -85,18 +86,36 @@ def model_caches() -> list[str]:
     return [course, hub]
 
 
-def prebuild_models(assignment: str, cache: list[str]) -> None:
-    """Build the lesson's stand-ins before grading (the sandboxes see the cache read-only)."""
+def start_prebuild(assignment: str, cache: list[str]) -> Optional[subprocess.Popen]:
+    """Start building the lesson's stand-ins (the sandboxes see the cache read-only), or None
+    when the lesson loads real checkpoints. It runs while the batch gets ready."""
     if os.environ.get("COURSE_MODELS", "offline") != "offline":
-        return
+        return None
     code = ("import sys\nfrom course_utils import lessons, standins, registry\n"
             "entry = [e for e in lessons.LESSONS if e.assignment == sys.argv[1]]\n"
             "for role in (entry[0].roles if entry else ()):\n"
             "    standins.build(role, registry.standin_size())\n")
     env = dict(os.environ, COURSE_CACHE=cache[0])
-    subprocess.run([sys.executable, "-c", code, assignment], env=env, timeout=1800,
-                   stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, check=False)
+    return subprocess.Popen([sys.executable, "-c", code, assignment], env=env,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                            start_new_session=True)
+
+
+def finish_prebuild(proc: Optional[subprocess.Popen], cache: list[str]) -> None:
+    """Wait (bounded) for start_prebuild's build, then open the stand-ins to the sandboxes."""
+    if proc is None:
+        return
+    try:
+        proc.wait(timeout=1800)
+    except subprocess.TimeoutExpired:
+        os.killpg(proc.pid, signal.SIGKILL)
+        proc.wait()
     readable(Path(cache[0]))
+
+
+def prebuild_models(assignment: str, cache: list[str]) -> None:
+    """Build the lesson's stand-ins before grading, and wait for them."""
+    finish_prebuild(start_prebuild(assignment, cache), cache)
 
 
 def readable(folder: Path) -> None:
@@ -276,42 +295,117 @@ def _worker_command() -> list[str]:
     return [_SETPRIV, "--pdeathsig", "KILL", *python] if _SETPRIV else python
 
 
-def run_worker(job: Job, log: Path, running: Optional[dict] = None,
-               lock: Optional[threading.Lock] = None, token: str = "") -> Result:
-    """Grade one job in a worker process under the submission's wall-clock limit."""
-    env = dict(os.environ, PYTHONPATH=os.pathsep.join(
-        [str(REPO), os.environ.get("PYTHONPATH", "")]).rstrip(os.pathsep))
-    with open(log, "ab") as err:
-        proc = subprocess.Popen(_worker_command(), stdin=subprocess.PIPE, stdout=subprocess.PIPE,
-                                stderr=err, env=env, cwd=job.work, start_new_session=True)
-    with _RUNNING_LOCK:
-        _RUNNING[proc.pid] = (token, proc)
-    try:
-        out, _ = proc.communicate(job.to_json().encode(), timeout=job.submission_timeout)
-        killed = False
-    except subprocess.TimeoutExpired:
-        killed = True
-        out = b""
-    finally:
+class GradingProcess:
+    """A worker process that grades one job after another: a Job line in, a Result line out.
+
+    One per thread (threading.local): the imports of nbclient and friends are paid once per
+    thread, not once per submission. A process that dies, overruns or serves another batch is
+    killed and replaced; the student's code never runs in it (its kernel is in the sandbox)."""
+
+    def __init__(self) -> None:
+        self.proc: Optional[subprocess.Popen] = None
+        self.token = ""
+        self.served = 0
+        self.buffer = b""
+
+    def _start(self, token: str, log: Path) -> subprocess.Popen:
+        env = dict(os.environ, PYTHONPATH=os.pathsep.join(
+            [str(REPO), os.environ.get("PYTHONPATH", "")]).rstrip(os.pathsep))
+        with open(log, "ab") as err:  # until its first job's log takes over
+            self.proc = subprocess.Popen(_worker_command(), stdin=subprocess.PIPE,
+                                         stdout=subprocess.PIPE, stderr=err, env=env,
+                                         cwd=tempfile.gettempdir(), start_new_session=True)
+        self.token, self.served, self.buffer = token, 0, b""
+        return self.proc
+
+    def kill(self) -> None:
+        """End the process and its group (its sandboxes die with it)."""
+        proc, self.proc = self.proc, None
+        if proc is None:
+            return
         try:
-            os.killpg(proc.pid, signal.SIGKILL)  # the worker's group; its sandboxes die with it
+            os.killpg(proc.pid, signal.SIGKILL)
         except OSError:
             pass
         proc.wait()
         with _RUNNING_LOCK:
             _RUNNING.pop(proc.pid, None)
+
+    def grade(self, job: Job, token: str) -> tuple[Optional[str], str]:
+        """(the Result line, "") or (None, why there is none) within job.submission_timeout."""
+        import selectors
+
+        proc = self.proc
+        if proc is None or proc.poll() is not None or self.token != token or \
+                self.served >= RECYCLE_AFTER:
+            self.kill()
+            proc = self._start(token, Path(job.work).parent / "worker.log")
+        with _RUNNING_LOCK:
+            _RUNNING[proc.pid] = (token, proc)
+        self.served += 1
+        assert proc.stdin is not None and proc.stdout is not None
+        try:
+            proc.stdin.write(job.to_json().encode() + b"\n")
+            proc.stdin.flush()
+        except OSError:
+            pass  # it died: reported below
+        deadline = time.monotonic() + job.submission_timeout
+        fd = proc.stdout.fileno()
+        with selectors.DefaultSelector() as sel:
+            sel.register(fd, selectors.EVENT_READ)
+            while b"\n" not in self.buffer:
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    self.kill()
+                    return None, "timeout"
+                if not sel.select(timeout=min(left, 1.0)):
+                    continue
+                chunk = os.read(fd, 1 << 20)
+                if not chunk:  # the process ended
+                    proc.wait()
+                    code = proc.returncode
+                    self.kill()
+                    return None, (f"signal {-code}" if code is not None and code < 0
+                                  else f"exit code {code}")
+                self.buffer += chunk
+        line, _, self.buffer = self.buffer.partition(b"\n")
+        with _RUNNING_LOCK:
+            _RUNNING.pop(proc.pid, None)
+        return line.decode("utf-8", "replace"), ""
+
+
+RECYCLE_AFTER = 50  # submissions one worker process grades before a fresh one takes over
+_LOCAL = threading.local()  # this thread's GradingProcess
+_PROCESSES: list[GradingProcess] = []  # every thread's, for stop_processes
+
+
+def stop_processes(token: str) -> int:
+    """End the idle grading processes of batch `token` (its end); how many."""
+    with _RUNNING_LOCK:
+        mine = [p for p in _PROCESSES if p.token == token and p.proc is not None]
+    for process in mine:
+        process.kill()
+    return len(mine)
+
+
+def run_worker(job: Job, token: str = "") -> Result:
+    """Grade one job in this thread's worker process under the submission's wall-clock limit."""
+    process = getattr(_LOCAL, "process", None)
+    if process is None:
+        process = _LOCAL.process = GradingProcess()
+        with _RUNNING_LOCK:
+            _PROCESSES.append(process)
+    line, why = process.grade(job, token)
     fail = blank_result(job.student, job.max_scores, [], job.source)
-    if killed:
+    if why == "timeout":
         fail.reasons.append(f"grading took longer than the {job.submission_timeout:g} s limit "
                             "for one submission and was stopped")
         return fail
-    lines = out.decode("utf-8", "replace").strip().splitlines()
     try:
-        r = Result.from_json(lines[-1])
-    except (IndexError, ValueError, TypeError):
-        code = proc.returncode
-        how = f"signal {-code}" if code is not None and code < 0 else f"exit code {code}"
-        fail.reasons.append(f"the grading worker died ({how}); nothing was graded")
+        r = Result.from_json(line or "")
+    except (ValueError, TypeError):
+        fail.reasons.append(f"the grading worker died ({why or 'no result'}); nothing was "
+                            "graded")
         return fail
     r.scores = {g: min(max(0.0, float(r.scores.get(g, 0))), job.max_scores[g])
                 for g in job.max_scores}  # a score above its maximum is impossible
@@ -379,7 +473,7 @@ def grade_task(job_json: str, token: str, jobs: int, keep_work: bool = False) ->
         job.work, job.read_only = str(work), [c for c in cache if os.path.isdir(c)]
         job.env = kernel_env(jobs, cache)
         try:
-            r = run_worker(job, root / "worker.log", token=token)
+            r = run_worker(job, token=token)
         except Exception as err:  # a bug here must not lose the other submissions
             r = blank_result(job.student, job.max_scores,
                              [f"internal grading error: {type(err).__name__}"], job.source)
@@ -456,13 +550,12 @@ class DaskEngine:
             return f"no Dask worker could grade it ({err})"
         return f"its Dask task failed ({type(err).__name__}); not graded"
 
-    def stop(self, token: str) -> None:
-        """Ctrl-C: cancel what is queued, kill the grading processes already running."""
-        stop_batch(token)  # the local cluster's, in this process
+    def _everywhere(self, action: Callable[[str], int], token: str) -> None:
+        action(token)  # the local cluster's, in this process
         if self.cluster is None:
             def remote() -> None:
                 try:
-                    self.client.run(stop_batch, token)
+                    self.client.run(action, token)
                 except Exception:
                     pass
 
@@ -470,7 +563,13 @@ class DaskEngine:
             thread.start()
             thread.join(10)
 
-    def close(self) -> None:
+    def stop(self, token: str) -> None:
+        """Ctrl-C: cancel what is queued, kill the grading processes already running."""
+        self._everywhere(stop_batch, token)
+
+    def close(self, token: str) -> None:
+        """End the batch's idle grading processes, then the client and the local cluster."""
+        self._everywhere(stop_processes, token)
         for closing in (self.client, self.cluster):
             if closing is not None:
                 try:
@@ -502,8 +601,9 @@ class ThreadEngine:
         self.pool.shutdown(wait=False, cancel_futures=True)
         stop_batch(token)
 
-    def close(self) -> None:
+    def close(self, token: str) -> None:
         self.pool.shutdown(wait=False, cancel_futures=True)
+        stop_processes(token)
 
 
 def grade(submissions: Path, assignment: Optional[str] = None, out: Optional[Path] = None,
@@ -542,13 +642,14 @@ def grade_many(requests: list[tuple[Path, str, Path]], exercises: Path = EXERCIS
     work = Path(tempfile.mkdtemp(prefix="course-grading-"))
     token = secrets_token()
     pool: Any = None
+    building: dict[str, Optional[subprocess.Popen]] = {}  # built while the batches get ready
     try:
         cache = model_caches()
         batches, tasks = [], []
+        if not settings.scheduler:
+            for assignment in dict.fromkeys(a for _f, a, _o in requests):
+                building[assignment] = start_prebuild(assignment, cache)
         for i, (folder, assignment, out) in enumerate(requests):
-            if not settings.scheduler:
-                prebuild_models(assignment, cache)
-                _PREBUILT.add((assignment, cache[0]))
             batch = Batch(exercises, assignment, settings, work / f"b{i}", Path(folder), Path(out))
             batches.append(batch)
             say(f"{assignment} ({batch.notebook}): {len(batch.subs)} entries in {folder}")
@@ -560,6 +661,9 @@ def grade_many(requests: list[tuple[Path, str, Path]], exercises: Path = EXERCIS
                     tasks.append((i, k))
             if any(r is not None for r in batch.results):
                 say(f"  {sum(r is not None for r in batch.results)} already graded in {out}")
+        for assignment, proc in building.items():
+            finish_prebuild(proc, cache)
+            _PREBUILT.add((assignment, cache[0]))
         where = settings.scheduler or f"{settings.jobs} local Dask worker(s)"
         say(f"grading {len(tasks)} submission(s) on {where if engine == 'dask' else 'threads'}, "
             f"{'each in a bubblewrap sandbox' if settings.sandbox else 'WITHOUT a sandbox'}; "
@@ -623,8 +727,12 @@ def grade_many(requests: list[tuple[Path, str, Path]], exercises: Path = EXERCIS
                 say(line)
         return [[r for r in batch.results if r is not None] for batch in batches]
     finally:
+        for proc in building.values():  # a batch that never got going: no builder left behind
+            if proc is not None and proc.poll() is None:
+                os.killpg(proc.pid, signal.SIGKILL)
+                proc.wait()
         if pool is not None:
-            pool.close()
+            pool.close(token)
         if keep_work:
             say(f"kept the grader's working folder: {work}")
         else:

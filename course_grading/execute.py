@@ -433,12 +433,24 @@ def grade_submission(job: Job) -> Result:
 
 
 def main() -> None:
-    """The worker process: one Job as JSON on stdin, its Result as the last line of stdout."""
+    """The worker process: Jobs as JSON lines on stdin, one Result line on stdout for each.
+
+    A worker grades its Dask thread's submissions one after another (its imports are paid
+    once); each submission still has a fresh sandbox, kernel and work folder of its own, and its
+    log goes to worker.log beside that work folder. It ends at the end of its input."""
     out = os.fdopen(os.dup(1), "w")
     os.dup2(os.open(os.devnull, os.O_WRONLY), 1)  # nothing else reaches the result channel
-    job = Job.from_json(sys.stdin.read())
-    out.write(grade_submission(job).to_json() + "\n")
-    out.flush()
+    for line in sys.stdin:
+        if not line.strip():
+            continue
+        job = Job.from_json(line)
+        sys.stderr.flush()
+        log_fd = os.open(os.path.join(os.path.dirname(job.work), "worker.log"),
+                         os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
+        os.dup2(log_fd, 2)
+        os.close(log_fd)
+        out.write(grade_submission(job).to_json() + "\n")
+        out.flush()
 
 
 if __name__ == "__main__":

@@ -124,7 +124,9 @@ def kernel_command(job: Job, connection_file: str, notebook_file: str) -> list[s
 
 def course_copy(dest: Path) -> Path:
     """A read-only copy of the installed course_utils (never the checkout itself) under `dest`;
-    beside it, `grader/` holds a copy of kernel_start.py."""
+    beside it, `grader/` holds a copy of kernel_start.py. The compiled modules come along (their
+    timestamps kept, so Python trusts them): the kernel cannot write bytecode here, and compiling
+    course_utils again in every kernel costs about half a second."""
     import importlib.util
 
     spec = importlib.util.find_spec("course_utils")
@@ -132,7 +134,7 @@ def course_copy(dest: Path) -> Path:
         raise RuntimeError("course_utils is not installed")
     src = Path(list(spec.submodule_search_locations)[0])
     target = dest / "course_utils"
-    shutil.copytree(src, target, ignore=shutil.ignore_patterns("__pycache__", "*.pyc"))
+    shutil.copytree(src, target, ignore=shutil.ignore_patterns("*.tmp", "*.swp"))
     grader = dest.with_name("grader")
     grader.mkdir(parents=True, exist_ok=True)
     shutil.copy(KERNEL_START, grader / "kernel_start.py")

@@ -63,10 +63,11 @@ def _wait(condition: Any, seconds: float, what: str, logs: list[Path] = ()) -> A
     pytest.fail(f"{what} within {seconds:g} s\n{tails}")
 
 
-def _grading_children(pid: int) -> list[psutil.Process]:
+def _sandboxes(pid: int) -> list[psutil.Process]:
+    """The bubblewrap processes under a Dask worker: one per submission being graded (its
+    grading process lives on from one submission to the next; each sandbox is new)."""
     try:
-        return [p for p in psutil.Process(pid).children(recursive=True)
-                if "course_grading.worker" in " ".join(p.cmdline())]
+        return [p for p in psutil.Process(pid).children(recursive=True) if p.name() == "bwrap"]
     except psutil.Error:
         return []
 
@@ -117,7 +118,7 @@ def test_a_worker_killed_mid_batch_costs_nothing_and_nothing_counts_twice(tmp_pa
             if len(_lines(out / "results.jsonl")) < 2:
                 return []
             now = time.time()
-            return [p for p in _grading_children(victim.pid) if now - p.create_time() < 1.0]
+            return [p for p in _sandboxes(victim.pid) if now - p.create_time() < 1.0]
 
         _wait(just_started, 240, "the victim started no task after two grades", logs)
         doomed = psutil.Process(victim.pid).children(recursive=True)  # grading worker, bwrap, kernel
