@@ -33,7 +33,8 @@ from .feedback import full_page, page, summary_text
 from .lms import Gradebook
 from .notebooks import nbgrader_meta, read_notebook, repair, restore_course_cells
 from .protocol import Job, Limits, Result, blank_result
-from .release import generate, notebook_name, source_assignments
+from .prepared import Prebuild, release_folder
+from .release import notebook_name, source_assignments
 from .sandbox import UID_BASE, bwrap_status, course_copy
 from .submissions import Submission, cell_texts, find_submissions, lesson_of, student_ids, vote
 
@@ -86,50 +87,6 @@ def model_caches() -> list[str]:
     return [course, hub]
 
 
-def start_prebuild(assignment: str, cache: list[str]) -> Optional[subprocess.Popen]:
-    """Start building the lesson's stand-ins (the sandboxes see the cache read-only), or None
-    when the lesson loads real checkpoints. It runs while the batch gets ready."""
-    if os.environ.get("COURSE_MODELS", "offline") != "offline":
-        return None
-    code = ("import sys\nfrom course_utils import lessons, standins, registry\n"
-            "entry = [e for e in lessons.LESSONS if e.assignment == sys.argv[1]]\n"
-            "for role in (entry[0].roles if entry else ()):\n"
-            "    standins.build(role, registry.standin_size())\n")
-    env = dict(os.environ, COURSE_CACHE=cache[0])
-    return subprocess.Popen([sys.executable, "-c", code, assignment], env=env,
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-                            start_new_session=True)
-
-
-def finish_prebuild(proc: Optional[subprocess.Popen], cache: list[str]) -> None:
-    """Wait (bounded) for start_prebuild's build, then open the stand-ins to the sandboxes."""
-    if proc is None:
-        return
-    try:
-        proc.wait(timeout=1800)
-    except subprocess.TimeoutExpired:
-        os.killpg(proc.pid, signal.SIGKILL)
-        proc.wait()
-    readable(Path(cache[0]))
-
-
-def prebuild_models(assignment: str, cache: list[str]) -> None:
-    """Build the lesson's stand-ins before grading, and wait for them."""
-    finish_prebuild(start_prebuild(assignment, cache), cache)
-
-
-def readable(folder: Path) -> None:
-    """Let the sandbox's unprivileged uid read the stand-ins (they are built 0700)."""
-    if os.geteuid() != 0 or not folder.is_dir():
-        return
-    for base, _dirs, files in os.walk(folder):
-        os.chmod(base, os.stat(base).st_mode | 0o555)
-        for name in files:
-            path = os.path.join(base, name)
-            if not os.path.islink(path):
-                os.chmod(path, os.stat(path).st_mode | 0o444)
-
-
 class Batch:
     """One assignment's submissions: the course's cells, every entry's job and its outputs."""
 
@@ -142,9 +99,9 @@ class Batch:
         self.folder, self.out = Path(folder), Path(out)
         self.notebook = notebook_name(exercises, assignment)
         root.mkdir(parents=True)
-        generate(self.exercises, root / "nbgrader", assignment)
-        self.release_nb = nbformat.read(root / "nbgrader" / "release" / assignment / self.notebook, 4)
-        self.source_nb = nbformat.read(root / "nbgrader" / "source" / assignment / self.notebook, 4)
+        released = release_folder(self.exercises, assignment, root / "nbgrader")
+        self.release_nb = nbformat.read(released / self.notebook, 4)
+        self.source_nb = nbformat.read(self.exercises / "source" / assignment / self.notebook, 4)
         self.max_scores = {nbgrader_meta(c)["grade_id"]: float(nbgrader_meta(c).get("points", 0))
                            for c in self.source_nb.cells if nbgrader_meta(c).get("grade")}
         known = source_assignments(exercises)
@@ -430,7 +387,7 @@ def _prebuild_once(assignment: str, cache: list[str]) -> None:
     """Build the lesson's stand-ins on this machine once per process (a no-op when built)."""
     with _PREBUILD_LOCK:
         if (assignment, cache[0]) not in _PREBUILT:
-            prebuild_models(assignment, cache)
+            Prebuild(assignment, cache[0]).finish()
             _PREBUILT.add((assignment, cache[0]))
 
 
@@ -642,13 +599,13 @@ def grade_many(requests: list[tuple[Path, str, Path]], exercises: Path = EXERCIS
     work = Path(tempfile.mkdtemp(prefix="course-grading-"))
     token = secrets_token()
     pool: Any = None
-    building: dict[str, Optional[subprocess.Popen]] = {}  # built while the batches get ready
+    building: dict[str, Prebuild] = {}  # the stand-ins build while the batches get ready
     try:
         cache = model_caches()
         batches, tasks = [], []
         if not settings.scheduler:
             for assignment in dict.fromkeys(a for _f, a, _o in requests):
-                building[assignment] = start_prebuild(assignment, cache)
+                building[assignment] = Prebuild(assignment, cache[0])
         for i, (folder, assignment, out) in enumerate(requests):
             batch = Batch(exercises, assignment, settings, work / f"b{i}", Path(folder), Path(out))
             batches.append(batch)
@@ -661,8 +618,8 @@ def grade_many(requests: list[tuple[Path, str, Path]], exercises: Path = EXERCIS
                     tasks.append((i, k))
             if any(r is not None for r in batch.results):
                 say(f"  {sum(r is not None for r in batch.results)} already graded in {out}")
-        for assignment, proc in building.items():
-            finish_prebuild(proc, cache)
+        for assignment, build in building.items():
+            build.finish()
             _PREBUILT.add((assignment, cache[0]))
         where = settings.scheduler or f"{settings.jobs} local Dask worker(s)"
         say(f"grading {len(tasks)} submission(s) on {where if engine == 'dask' else 'threads'}, "
@@ -727,10 +684,8 @@ def grade_many(requests: list[tuple[Path, str, Path]], exercises: Path = EXERCIS
                 say(line)
         return [[r for r in batch.results if r is not None] for batch in batches]
     finally:
-        for proc in building.values():  # a batch that never got going: no builder left behind
-            if proc is not None and proc.poll() is None:
-                os.killpg(proc.pid, signal.SIGKILL)
-                proc.wait()
+        for build in building.values():  # a batch that never got going: no builder left behind
+            build.stop()
         if pool is not None:
             pool.close(token)
         if keep_work:

@@ -184,6 +184,44 @@ def test_the_default_local_cluster_grades_once_and_a_rerun_grades_nothing(
     assert len(_lines(out / "results.jsonl")) == 4
 
 
+@needs_bwrap
+def test_one_grading_process_grades_its_threads_submissions_and_a_dead_one_is_replaced(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    exercises = tiny.exercises(tmp_path)
+    made = tiny.submissions(tmp_path / "subs", ["source", "student", "half", "source", "half"])
+    monkeypatch.setenv("COURSE_MODELS", "offline")
+    started: list[subprocess.Popen] = []
+    real_start, real_grade = grading.GradingProcess._start, grading.GradingProcess.grade
+
+    def start(self: Any, token: str, log: Path) -> subprocess.Popen:
+        started.append(real_start(self, token, log))
+        return started[-1]
+
+    calls = [0]
+
+    def grade(self: Any, job: Any, token: str) -> Any:
+        calls[0] += 1
+        if calls[0] == 2:  # the process died between two submissions
+            os.kill(self.proc.pid, signal.SIGKILL)
+            self.proc.wait()
+        return real_grade(self, job, token)
+
+    monkeypatch.setattr(grading.GradingProcess, "_start", start)
+    monkeypatch.setattr(grading.GradingProcess, "grade", grade)
+    monkeypatch.setattr(grading, "RECYCLE_AFTER", 3)
+    results = grading.grade(tmp_path / "subs", tiny.ASSIGNMENT, tmp_path / "out", exercises,
+                            load_settings(exercises, **dict(FAST, jobs=1)), echo=False)
+    by = {r.source: r for r in results}
+    for entry, kind in made.items():  # every submission scored, the one after the death too
+        assert (by[entry].total, by[entry].status) == (tiny.SCORES[kind], "ok"), by[entry].reasons
+    # 5 submissions, one thread: the first process, its replacement after the death (which
+    # grades 2, 3 and 4), and a fresh one for the fifth (RECYCLE_AFTER = 3)
+    assert len(started) == 3, [p.pid for p in started]
+    assert all(p.poll() is not None for p in started), "a grading process outlived its batch"
+    # each submission still had a sandbox of its own
+    assert len({pid for r in results for pid in r.kernel_pids[:1]}) == len(made)
+
+
 def test_a_task_is_recorded_once_even_when_its_result_arrives_twice(tmp_path: Path) -> None:
     """Batch.record refuses a second Result for the same entry (a re-run task's late twin)."""
     exercises = tiny.exercises(tmp_path)
