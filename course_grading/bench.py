@@ -6,7 +6,9 @@ Dask engine against the previous thread pool.
 
 measure(): the same N lesson-01 submissions (half solved, half unanswered) graded three ways in
 one run: plain `nbgrader autograde` (serial, its own gradebook), `./course grade --no-sandbox`
-and `./course grade` with the sandbox, both with two jobs.
+and `./course grade` with the sandbox, both with two jobs; after one warm-up batch, in `reps`
+rounds that rotate the order, each figure the best of its rounds (this machine's timings vary by
+10% from one minute to the next, and a slow spell should not decide a ratio).
 
 measure_engines(): the same N submissions graded by `./course grade` on its LocalCluster and
 with the previous ThreadPoolExecutor (`--engine threads`, kept for this comparison), sandbox on,
@@ -132,8 +134,9 @@ def engines_row_text(f: dict[str, Any]) -> tuple[str, str, str]:
             f"per submission per worker; 1,000 submissions on paper: {hours}")
 
 
-def measure(n: int = 10, jobs: int = 2, timeout: float = 3600) -> dict[str, Any]:
-    """Seconds for plain nbgrader (serial), --no-sandbox and the sandbox on the same batch."""
+def measure(n: int = 10, jobs: int = 2, reps: int = 2, timeout: float = 3600) -> dict[str, Any]:
+    """Seconds for plain nbgrader (serial), --no-sandbox and the sandbox on the same batch:
+    `reps` rounds, each running the three in a rotated order; each figure is its best round."""
     env = dict(os.environ, COURSE_MODELS="offline", MPLBACKEND="Agg",
                PATH=f"{os.path.dirname(sys.executable)}{os.pathsep}{os.environ.get('PATH', '')}")
     env.setdefault("OMP_NUM_THREADS", "1")
@@ -154,28 +157,52 @@ def measure(n: int = 10, jobs: int = 2, timeout: float = 3600) -> dict[str, Any]
         shutil.copy(EXERCISES / "nbgrader_config.py", course / "nbgrader_config.py")
         nbgrader = [sys.executable, "-m", "nbgrader"]
         _run(nbgrader + ["generate_assignment", "lesson01", "--force"], course, env, timeout)
-        plain, _ = _run(nbgrader + ["autograde", "lesson01", "--force"], course, env, timeout)
         grade = [sys.executable, "-m", "course_grading", "grade", str(subs), "--assignment",
                  "lesson01", "--jobs", str(jobs)]
-        figures: dict[str, Any] = {"submissions": n, "jobs": jobs, "nbgrader_serial_s": plain}
-        for label, extra in (("no_sandbox", ["--no-sandbox"]), ("sandbox", [])):
-            out = work / f"out-{label}"
-            seconds, _ = _run(grade + ["--out", str(out), *extra], REPO, env, timeout)
-            figures[f"{label}_s"] = seconds
-            figures[f"{label}_counts"] = _counts(out / "grades.csv")
+        # a warm-up batch: stand-ins built, the student version cached, files in the page cache
+        warm = work / "warm"
+        for k in range(min(n, 2)):
+            shutil.copytree(subs / f"student{k:02d}", warm / f"student{k:02d}")
+        _run(grade[:4] + [str(warm)] + grade[5:] + ["--out", str(work / "warm-out")], REPO, env,
+             timeout)
+        figures: dict[str, Any] = {"submissions": n, "jobs": jobs, "reps": reps}
+        runs: dict[str, list[float]] = {"nbgrader_serial": [], "no_sandbox": [], "sandbox": []}
+        order = list(runs)
+        for rep in range(reps):
+            for label in order[rep % 3:] + order[:rep % 3]:
+                out = work / f"out-{label}-{rep}"
+                if label == "nbgrader_serial":  # a fresh course folder: its own gradebook
+                    shutil.copytree(course, out)
+                    seconds, _ = _run(nbgrader + ["autograde", "lesson01", "--force"], out, env,
+                                      timeout)
+                else:
+                    extra = ["--no-sandbox"] if label == "no_sandbox" else []
+                    seconds, _ = _run(grade + ["--out", str(out), *extra], REPO, env, timeout)
+                    figures[f"{label}_counts"] = _counts(out / "grades.csv")
+                runs[label].append(seconds)
+    for label, seconds in runs.items():
+        figures[f"{label}_s"] = min(seconds)
+    figures["runs"] = runs
     figures["sandbox_overhead"] = figures["sandbox_s"] / figures["no_sandbox_s"] - 1
     figures["speedup_vs_nbgrader"] = figures["nbgrader_serial_s"] / figures["sandbox_s"]
     return figures
 
 
+SPEEDUP_GOAL, OVERHEAD_GOAL = 1.9, 0.10  # issue 12: ≥ 1.9× plain nbgrader, sandbox ≤ +10%
+
+
 def row_text(f: dict[str, Any]) -> tuple[str, str, str]:
     """(time, result, note) for the benchmark table's grading row."""
     c = f["sandbox_counts"]
-    return (f"{f['sandbox_s']:.1f} s", f"{c['rows']} graded",
+    speed = "pass" if f["speedup_vs_nbgrader"] >= SPEEDUP_GOAL else "below goal"
+    cost = "pass" if f["sandbox_overhead"] <= OVERHEAD_GOAL else "over"
+    return (f"{f['sandbox_s']:.1f} s",
+            f"{f['speedup_vs_nbgrader']:.2f}× {speed}; {100 * f['sandbox_overhead']:+.0f}% {cost}",
             f"{f['submissions']} lesson-01 submissions, {f['jobs']} jobs, sandbox on: "
-            f"{c['full']} full marks, {c['zero']} zero; --no-sandbox {f['no_sandbox_s']:.1f} s "
-            f"(sandbox overhead {100 * f['sandbox_overhead']:+.0f}%); plain nbgrader autograde "
-            f"serial {f['nbgrader_serial_s']:.1f} s ({f['speedup_vs_nbgrader']:.2f}× faster)")
+            f"{c['full']} full marks, {c['zero']} zero; against plain nbgrader autograde serial "
+            f"{f['nbgrader_serial_s']:.1f} s (goal ≥ {SPEEDUP_GOAL}×) and --no-sandbox "
+            f"{f['no_sandbox_s']:.1f} s (goal ≤ +{100 * OVERHEAD_GOAL:.0f}%); best of "
+            f"{f.get('reps', 1)} interleaved rounds each")
 
 
 if __name__ == "__main__":

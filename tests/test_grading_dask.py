@@ -300,3 +300,16 @@ def test_engine_row_projects_1000_submissions_from_seconds_per_submission_per_wo
     assert "1 worker 1.9 h, 8 workers 14 min, 32 workers 3 min" in note
     f["dask_vs_threads"] = 0.06
     assert engines_row_text(f)[1].endswith("over")
+
+
+def test_grading_row_says_both_ratios_against_their_goals() -> None:
+    from course_grading.bench import row_text
+
+    f = {"submissions": 10, "jobs": 2, "reps": 2, "sandbox_s": 44.0, "no_sandbox_s": 42.0,
+         "nbgrader_serial_s": 88.0, "sandbox_counts": {"rows": 10, "full": 5, "zero": 5},
+         "sandbox_overhead": 44 / 42 - 1, "speedup_vs_nbgrader": 2.0}
+    seconds, result, note = row_text(f)
+    assert (seconds, result) == ("44.0 s", "2.00× pass; +5% pass")
+    assert "best of 2 interleaved rounds" in note and "88.0 s" in note
+    f.update(sandbox_s=50.0, speedup_vs_nbgrader=88 / 50, sandbox_overhead=50 / 42 - 1)
+    assert row_text(f)[1] == "1.76× below goal; +19% over"
