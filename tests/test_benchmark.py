@@ -36,6 +36,20 @@ def test_a_subset_replaces_its_rows_and_keeps_the_others(bench):
     assert kept == ["a"]
 
 
+def test_a_group_run_again_drops_its_rows_it_no_longer_measures(bench):
+    old = [bench.Row("notebooks/01_pipelines.ipynb", "30 s"),
+           bench.Row("grade 30 submissions (lesson 01)", "225 s"),
+           bench.Row("GPT-2 KV-cache loop vs generate()", "1 s")]
+    new = [bench.Row("grade 10 submissions (lesson 01), sandboxed", "41 s")]
+    merged, kept = bench.merge_rows(old, new, frozenset({"grading"}))
+    assert [r.item for r in merged] == ["notebooks/01_pipelines.ipynb",
+                                        "GPT-2 KV-cache loop vs generate()",
+                                        "grade 10 submissions (lesson 01), sandboxed"]
+    assert kept == ["notebooks/01_pipelines.ipynb", "GPT-2 KV-cache loop vs generate()"]
+    assert [bench.group_of(r.item) for r in old] == ["notebooks", "grading", "decoding"]
+    assert all(group in bench.ROWS for group in bench.GROUP_PREFIXES)
+
+
 def test_only_selects_lessons_and_groups(bench):
     groups, lessons = bench.selected("01,decoding", suite=False)
     assert groups == {"notebooks", "decoding"} and lessons == {"01_pipelines"}

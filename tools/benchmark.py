@@ -421,9 +421,25 @@ def read_rows(path: Path) -> list[Row]:
     return rows
 
 
-def merge_rows(old: list[Row], new: list[Row]) -> tuple[list[Row], list[str]]:
-    """Old rows with the newly measured ones in their place (new items appended); kept items."""
+GROUP_PREFIXES = {"notebooks": ("notebooks/",), "standins": ("stand-ins",),
+                  "grading": ("grade ",), "suite": ("test suite",), "download": ("Hub download",),
+                  "decoding": ("KV-cache", "cached vs uncached", "GPT-2 ")}
+
+
+def group_of(item: str) -> str:
+    """The row group (one of ROWS) an item belongs to, from the start of its name."""
+    for group, prefixes in GROUP_PREFIXES.items():
+        if item.startswith(prefixes):
+            return group
+    return ""
+
+
+def merge_rows(old: list[Row], new: list[Row],
+               groups: frozenset[str] = frozenset()) -> tuple[list[Row], list[str]]:
+    """Old rows with the newly measured ones in their place (new items appended); kept items.
+    Old rows of a group in `groups` (a group just run) that it no longer measures are dropped."""
     fresh = {r.item: r for r in new}
+    old = [r for r in old if r.item in fresh or group_of(r.item) not in groups]
     merged = [fresh.pop(r.item, r) for r in old]
     kept = [r.item for r in old if r.item not in {n.item for n in new}]
     return merged + list(fresh.values()), kept
@@ -514,11 +530,15 @@ def main(argv: Optional[list[str]] = None) -> int:
         BENCHMARKS.mkdir(exist_ok=True)
         dated = BENCHMARKS / f"results-{started:%Y-%m-%d}.md"
         footer = f"Total benchmark time: {elapsed / 60:.1f} min."
-        if args.only and dated.exists():  # a subset updates its rows in today's file
-            rows, kept = merge_rows(read_rows(dated), rows)
+        latest = BENCHMARKS / "latest.md"
+        earlier = dated if dated.exists() else latest if latest.exists() else None
+        if args.only and earlier is not None:  # a subset updates its rows, keeps the others
+            rows, kept = merge_rows(read_rows(earlier), rows, frozenset(groups))
             if kept:
-                footer += (f" Rows not run by this command ({', '.join(kept)}) come from an "
-                           "earlier run the same day.")
+                when = ("an earlier run the same day" if earlier == dated else
+                        earlier.read_text(encoding="utf-8").splitlines()[0].lstrip("# "))
+                footer += (f" Rows not run by this command ({', '.join(kept)}) come from "
+                           f"{when}.")
         report = f"{head}{table(rows)}\n\n{footer}\n"
         dated.write_text(report, encoding="utf-8")
         (BENCHMARKS / "latest.md").write_text(report, encoding="utf-8")
