@@ -3,9 +3,10 @@
 The instructor's package (installed with the `instructor` extra; learners never need it):
 `python -m course_grading grade SUBMISSIONS` and `python -m course_grading release`.
 One module per concept: settings (config), the parent/worker messages (protocol), submissions
-and notebook repair, release, the bubblewrap sandbox, the kernel's start-up (kernel_start), the
-per-submission grading (execute.grade_submission: a plain function, job in, result out), the
-batch, feedback pages and the command line.
+and notebook repair, release, what a batch prepares and reuses (prepared), the bubblewrap
+sandbox, the kernel's start-up (kernel_start), the per-submission grading
+(execute.grade_submission: a plain function, job in, result out), the batch, feedback pages and
+the command line.
 """
 
 import sys

@@ -45,9 +45,20 @@ def test_a_group_run_again_drops_its_rows_it_no_longer_measures(bench):
     assert [r.item for r in merged] == ["notebooks/01_pipelines.ipynb",
                                         "GPT-2 KV-cache loop vs generate()",
                                         "grade 10 submissions (lesson 01), sandboxed"]
+    late = bench.Row("notebooks/09_fine_tuning.ipynb", "44 s")  # a new lesson: with its group
+    merged, _ = bench.merge_rows(merged, [late])  # one lesson run: the others' rows stay
+    assert [r.item for r in merged][:2] == ["notebooks/01_pipelines.ipynb", late.item]
     assert kept == ["notebooks/01_pipelines.ipynb", "GPT-2 KV-cache loop vs generate()"]
     assert [bench.group_of(r.item) for r in old] == ["notebooks", "grading", "decoding"]
     assert all(group in bench.ROWS for group in bench.GROUP_PREFIXES)
+
+
+def test_a_kept_row_says_when_it_was_measured_once(bench):
+    row = bench.dated_row(bench.Row("test suite (./course test)", "227 s", note="707 passed"),
+                          "2026-11-23 22:53")
+    assert row.note == "707 passed [measured 2026-11-23 22:53]"
+    assert bench.dated_row(row, "2026-12-01 17:16") == row  # kept again: still its own date
+    assert bench.dated_row(bench.Row("x"), "d").note == "[measured d]"
 
 
 def test_only_selects_lessons_and_groups(bench):

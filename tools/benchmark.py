@@ -421,6 +421,17 @@ def read_rows(path: Path) -> list[Row]:
     return rows
 
 
+MEASURED = re.compile(r"\[measured [^\]]+\]$")
+
+
+def dated_row(row: Row, when: str) -> Row:
+    """A row kept from an earlier table, its note ending "[measured WHEN]" (once)."""
+    if MEASURED.search(row.note):
+        return row
+    note = f"{row.note} [measured {when}]" if row.note else f"[measured {when}]"
+    return Row(row.item, row.time, row.memory, row.budget, row.result, note)
+
+
 GROUP_PREFIXES = {"notebooks": ("notebooks/",), "standins": ("stand-ins",),
                   "grading": ("grade ",), "suite": ("test suite",), "download": ("Hub download",),
                   "decoding": ("KV-cache", "cached vs uncached", "GPT-2 ")}
@@ -440,9 +451,10 @@ def merge_rows(old: list[Row], new: list[Row],
     Old rows of a group in `groups` (a group just run) that it no longer measures are dropped."""
     fresh = {r.item: r for r in new}
     old = [r for r in old if r.item in fresh or group_of(r.item) not in groups]
-    merged = [fresh.pop(r.item, r) for r in old]
+    merged = [fresh.pop(r.item, r) for r in old] + list(fresh.values())
     kept = [r.item for r in old if r.item not in {n.item for n in new}]
-    return merged + list(fresh.values()), kept
+    order = {group: k for k, group in enumerate(ROWS)}  # the table's order: groups as in ROWS
+    return sorted(merged, key=lambda r: order.get(group_of(r.item), len(ROWS))), kept
 
 
 README = ROOT / "README.md"
@@ -533,12 +545,13 @@ def main(argv: Optional[list[str]] = None) -> int:
         latest = BENCHMARKS / "latest.md"
         earlier = dated if dated.exists() else latest if latest.exists() else None
         if args.only and earlier is not None:  # a subset updates its rows, keeps the others
-            rows, kept = merge_rows(read_rows(earlier), rows, frozenset(groups))
+            whole = {n for n, _ in lesson_paths()} <= lessons  # every lesson: the whole group
+            when = earlier.read_text(encoding="utf-8").splitlines()[0].removeprefix("# Benchmark ")
+            rows, kept = merge_rows([dated_row(r, when) for r in read_rows(earlier)], rows,
+                                    frozenset(g for g in groups if g != "notebooks" or whole))
             if kept:
-                when = ("an earlier run the same day" if earlier == dated else
-                        earlier.read_text(encoding="utf-8").splitlines()[0].lstrip("# "))
-                footer += (f" Rows not run by this command ({', '.join(kept)}) come from "
-                           f"{when}.")
+                footer += (f" Rows not run by this command ({', '.join(kept)}) say in their note "
+                           "when they were measured.")
         report = f"{head}{table(rows)}\n\n{footer}\n"
         dated.write_text(report, encoding="utf-8")
         (BENCHMARKS / "latest.md").write_text(report, encoding="utf-8")
