@@ -72,6 +72,14 @@ def _sandboxes(pid: int) -> list[psutil.Process]:
         return []
 
 
+def _grading_processes(pid: int) -> list[psutil.Process]:
+    try:
+        return [p for p in psutil.Process(pid).children(recursive=True)
+                if "course_grading.worker" in " ".join(p.cmdline())]
+    except psutil.Error:
+        return []
+
+
 def _lines(path: Path) -> list[dict]:
     if not path.exists():
         return []
@@ -128,6 +136,9 @@ def test_a_worker_killed_mid_batch_costs_nothing_and_nothing_counts_twice(tmp_pa
         _wait(lambda: not any(_alive(p) for p in doomed), 1.5,
               "the killed worker's grading process, sandbox or kernel lived on")
         assert grader.wait(timeout=300) == 0, logs[-1].read_text(errors="replace")[-2000:]
+        # the batch's grading processes end with it, also on the worker that lives on
+        _wait(lambda: not _grading_processes(workers[1].pid), 10,
+              "a grading process outlived its batch on a live Dask worker", logs)
     finally:
         _stop(started)
     lines = _lines(out / "results.jsonl")
