@@ -322,5 +322,7 @@ def test_grading_row_says_both_ratios_against_their_goals() -> None:
     seconds, result, note = row_text(f)
     assert (seconds, result) == ("44.0 s", "2.00× pass; +5% pass")
     assert "best of 2 interleaved rounds" in note and "88.0 s" in note
+    f["round_speedups"] = [1.8, 2.05]
+    assert row_text(f)[2].endswith("speed-up within each round: 1.80×, 2.05×")
     f.update(sandbox_s=50.0, speedup_vs_nbgrader=88 / 50, sandbox_overhead=50 / 42 - 1)
     assert row_text(f)[1] == "1.76× below goal; +19% over"
