@@ -483,8 +483,11 @@ class DaskEngine:
             # and no isolation. Lost workers: worker_failures re-runs, then "failed".
             with dask.config.set({"distributed.scheduler.allowed-failures":
                                   settings.worker_failures}):
+                # Dask's HTTP routes (health, metrics) on loopback at a free port: with no
+                # address they take :8787 on every interface, or warn when it is taken
                 self.cluster = LocalCluster(n_workers=max(1, settings.jobs), threads_per_worker=1,
-                                            processes=False, dashboard_address=None)
+                                            processes=False, dashboard_address="127.0.0.1:0",
+                                            worker_dashboard_address="127.0.0.1:0")
             self.client = Client(self.cluster, set_as_default=False)
 
     def submit(self, job: Job, token: str, jobs: int, keep_work: bool, key: str) -> Any:

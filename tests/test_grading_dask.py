@@ -246,6 +246,21 @@ def test_a_task_is_recorded_once_even_when_its_result_arrives_twice(tmp_path: Pa
     assert b.results[0].reasons == ["first"]
 
 
+def test_the_local_cluster_listens_on_loopback_only() -> None:
+    """Dask's HTTP routes (health, metrics) would take :8787 on every interface by default."""
+    before = {c.laddr for c in psutil.Process().net_connections("tcp")
+              if c.status == psutil.CONN_LISTEN}
+    engine = grading.DaskEngine(load_settings(jobs=2), print)
+    try:
+        listening = [c.laddr for c in psutil.Process().net_connections("tcp")
+                     if c.status == psutil.CONN_LISTEN and c.laddr not in before]
+    finally:
+        engine.close("no-such-batch")
+    assert listening, "the local cluster opened no port (the check would be hollow)"
+    assert all(addr.ip == "127.0.0.1" for addr in listening), listening
+    assert all(addr.port != 8787 for addr in listening), listening
+
+
 def test_scheduler_address_and_unreachable_scheduler_are_one_clear_line() -> None:
     settings = load_settings(scheduler="localhost:8786", scheduler_timeout=2)
     with pytest.raises(SystemExit, match="tcp://HOST:PORT"):
