@@ -91,6 +91,35 @@ def assert_source_passes(lesson: int, question: str, check: str) -> None:
     exec(compile(hidden_tests(lesson, f"{question}_test"), f"{question}_test", "exec"), namespace)
 
 
+def choices_earned(base: dict[str, Any], evidence: dict[str, str], choices: Any, check: Any,
+                   names: tuple[str, ...], graded: Any) -> list[tuple[str, Any, bool, bool]]:
+    """An evidence-first graded choice, brute-forced: each evidence variant (code run on a copy of
+    `base`) with every choice in names[0]; the (evidence, choice, self-check correct, graded cell
+    passed) that earn anything. With wrong evidence the self-check must say one thing whatever
+    the choice (else it would be an oracle for the graded answer)."""
+    from course_utils.feedback import evaluate
+
+    earned = []
+    for name, code in evidence.items():
+        messages = set()
+        for choice in choices:
+            ns = dict(base, V=base["model"].config.vocab_size)
+            exec(code, ns)
+            ns[names[0]] = choice
+            feedback = evaluate(check, ns, *names)
+            messages.add(str(feedback))
+            try:
+                exec(graded, ns)
+                passed = True
+            except Exception:  # any error in a graded cell costs its points (nbgrader)
+                passed = False
+            if feedback.correct or passed:
+                earned.append((name, choice, feedback.correct, passed))
+        if name != "right":  # wrong evidence: the self-check says nothing about the choice
+            assert len(messages) == 1, (name, messages)
+    return earned
+
+
 # ---------------------------------------------------------------- lesson 05
 
 L05 = {

@@ -331,28 +331,11 @@ CHOICES = ("A", "B", "C", "D", *ex.RIGHT_PADDING_OPTIONS)
 
 
 def test_q5_brute_force_every_choice_needs_the_evidence(q5_namespace):
-    from course_utils.feedback import evaluate
+    from test_exercise_shortcuts import choices_earned
 
-    graded = _graded_cell(4, "q5")
-    earned = []
-    for name, code in EVIDENCE.items():
-        messages = set()
-        for choice in CHOICES:
-            ns = dict(q5_namespace, V=q5_namespace["model"].config.vocab_size)
-            exec(code, ns)
-            ns["right_padding_answer"] = choice
-            feedback = evaluate(ex.check_right_padding, ns, "right_padding_answer", "right_padding_evidence",
-                                "model", "tokenizer")
-            messages.add(str(feedback))
-            try:
-                exec(graded, ns)
-                passed = True
-            except Exception:  # any error in a graded cell costs its points (nbgrader)
-                passed = False
-            if feedback.correct or passed:
-                earned.append((name, choice, feedback.correct, passed))
-        if name != "right":  # wrong evidence: the self-check says nothing about the choice
-            assert len(messages) == 1, (name, messages)
+    earned = choices_earned(q5_namespace, EVIDENCE, CHOICES, ex.check_right_padding,
+                            ("right_padding_answer", "right_padding_evidence", "model", "tokenizer"),
+                            _graded_cell(4, "q5"))
     assert earned == [("right", c, True, True) for c in CHOICES if c in ("A", ex.RIGHT_PADDING_OPTIONS[0])]
 
 

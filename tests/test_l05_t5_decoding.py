@@ -458,30 +458,12 @@ RESCALE_EVIDENCE = {  # how a learner might fill rescale_evidence without measur
 
 
 def test_q6_brute_force_every_choice_needs_the_evidence():
-    from course_utils.feedback import evaluate
-    from test_exercise_shortcuts import _cells, _python, run_until
+    from test_exercise_shortcuts import _cells, _python, choices_earned, run_until
 
-    base = run_until(5, "q6_test")
     graded = compile(_python(dict(_cells(5))["q6_test"]), "q6_test", "exec")
-    earned = []
-    for name, code in RESCALE_EVIDENCE.items():
-        messages = set()
-        for choice in ex.CHOICES:
-            ns = dict(base, V=base["model"].config.vocab_size)
-            exec(code, ns)
-            ns["rescale_answer"] = choice
-            feedback = evaluate(ex.check_rescale_choice, ns, "rescale_answer", "rescale_evidence", "model",
-                                "inputs")
-            messages.add(str(feedback))
-            try:
-                exec(graded, ns)
-                passed = True
-            except Exception:  # any error in a graded cell costs its points (nbgrader)
-                passed = False
-            if feedback.correct or passed:
-                earned.append((name, choice, feedback.correct, passed))
-        if name != "right":  # wrong evidence: the self-check says nothing about the choice
-            assert len(messages) == 1, (name, messages)
+    earned = choices_earned(run_until(5, "q6_test"), RESCALE_EVIDENCE, ex.CHOICES,
+                            ex.check_rescale_choice,
+                            ("rescale_answer", "rescale_evidence", "model", "inputs"), graded)
     assert earned == [("right", ex.CHOICES[1], True, True)]
 
 
