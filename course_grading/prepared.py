@@ -11,7 +11,6 @@ be written is simply not kept.
 from __future__ import annotations
 
 import hashlib
-import importlib.util
 import json
 import os
 import shutil
@@ -23,6 +22,7 @@ from pathlib import Path
 from typing import Optional
 
 from .release import generate
+from .sandbox import course_utils_folder
 
 IGNORED = (".ipynb_checkpoints", "__pycache__")
 STANDIN_SOURCES = ("standins.py", "lessons.py", "registry.py")  # what decides a stand-in's files
@@ -88,10 +88,9 @@ def release_folder(exercises: Path, assignment: str, work: Path) -> Path:
 def standin_key(assignment: str, size: str) -> Optional[str]:
     """A checksum of the installed course_utils files that decide the stand-ins (None when
     course_utils is not installed)."""
-    spec = importlib.util.find_spec("course_utils")  # finds, does not import
-    if spec is None or not spec.submodule_search_locations:
+    folder = course_utils_folder()
+    if folder is None:
         return None
-    folder = Path(list(spec.submodule_search_locations)[0])
     try:
         parts = [assignment.encode(), size.encode()] + [(folder / name).read_bytes()
                                                          for name in STANDIN_SOURCES]
