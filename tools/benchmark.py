@@ -316,31 +316,34 @@ def bench_gpt2_decoding(reps: int, threads: int) -> list[Row]:
     ]
 
 
+def _grading_row(item: str, measure: Callable[[], dict], text: Callable[[dict], tuple],
+                 budget: str) -> Row:
+    """A course_grading.bench figure as a row; a failure is a row, not a crash of the benchmark."""
+    try:
+        figures = measure()
+    except Exception as err:
+        return Row(item, result="error", note=str(err)[:300])
+    seconds, result, note = text(figures)
+    return Row(item, seconds, "", budget, result, note)
+
+
 def bench_grading() -> Row:
     """Sandboxed grading vs --no-sandbox vs plain nbgrader autograde (course_grading.bench)."""
     from course_grading import bench
 
-    item = "grade 10 submissions (lesson 01), sandboxed"
-    try:
-        figures = bench.measure(10, jobs=2)
-    except Exception as err:  # a failure is a row, not a crash of the whole benchmark
-        return Row(item, result="error", note=str(err)[:300])
-    seconds, result, note = bench.row_text(figures)
-    return Row(item, seconds, "", f"≥ {bench.SPEEDUP_GOAL}× nbgrader, ≤ "
-               f"+{100 * bench.OVERHEAD_GOAL:.0f}% sandbox", result, note)
+    return _grading_row("grade 10 submissions (lesson 01), sandboxed",
+                        lambda: bench.measure(10, jobs=2), bench.row_text,
+                        f"≥ {bench.SPEEDUP_GOAL}× nbgrader, ≤ +{100 * bench.OVERHEAD_GOAL:.0f}% "
+                        "sandbox")
 
 
 def bench_grading_engines() -> Row:
     """The Dask LocalCluster vs the previous thread pool on 30 submissions (course_grading.bench)."""
     from course_grading import bench
 
-    item = "grade 30 submissions: Dask LocalCluster vs previous pool"
-    try:
-        figures = bench.measure_engines(30, jobs=2)
-    except Exception as err:  # a failure is a row, not a crash of the whole benchmark
-        return Row(item, result="error", note=str(err)[:300])
-    seconds, result, note = bench.engines_row_text(figures)
-    return Row(item, seconds, "", "≤ +5%", result, note)
+    return _grading_row("grade 30 submissions: Dask LocalCluster vs previous pool",
+                        lambda: bench.measure_engines(30, jobs=2), bench.engines_row_text,
+                        "≤ +5%")
 
 
 def bench_suite() -> Row:
