@@ -341,3 +341,21 @@ def test_grading_row_says_both_ratios_against_their_goals() -> None:
     assert row_text(f)[2].endswith("speed-up within each round: 1.80×, 2.05×")
     f.update(sandbox_s=50.0, speedup_vs_nbgrader=88 / 50, sandbox_overhead=50 / 42 - 1)
     assert row_text(f)[1] == "1.76× below goal; +19% over"
+
+
+def test_the_local_clusters_own_instruments_are_rare() -> None:
+    """Dask's profiler (every 10 ms per worker) and monitors share the event loop and the cores
+    with the kernels; the local cluster turns the profiler off and polls the rest rarely."""
+    engine = grading.DaskEngine(load_settings(jobs=2), print)
+    try:
+        workers = list(engine.cluster.workers.values())
+        servers = [engine.cluster.scheduler, *workers]
+        assert len(workers) == 2
+        for worker in workers:
+            assert "profile" not in worker.periodic_callbacks
+            assert worker.memory_manager.memory_monitor_interval >= 1
+        for server in servers:
+            assert server.periodic_callbacks["monitor"].callback_time >= 5000
+            assert server.periodic_callbacks["tick"].callback_time >= 500
+    finally:
+        engine.close("no-such-batch")
