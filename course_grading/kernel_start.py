@@ -31,6 +31,10 @@ BUILTINS = ("__import__", "isinstance", "issubclass", "getattr", "setattr", "has
 LIBRARIES = ("IPython", "ipykernel", "matplotlib", "matplotlib_inline", "ipywidgets", "comm",
              "jupyter", "traitlets", "transformers", "torch", "pandas", "tqdm", "course_utils")
 SHELL_LISTS = ("input_transformers_cleanup", "input_transformers_post", "ast_transformers")
+# the audit events the hook reads; a lesson-01 kernel raises about 110,000 events, nearly all
+# of them others (builtins.id, object.__getattr__, import, open of every module file, ...)
+HOOKED = frozenset({"exec", "object.__setattr__", "open", "gc.get_referrers", "gc.get_objects",
+                    "gc.get_referents"})
 
 
 class Detector:
@@ -42,6 +46,7 @@ class Detector:
         self.names: dict[str, object] = {}
         self.shell_state: dict | None = None
         self.seen: set[str] = set()
+        self.watched_ids: tuple[int, set[int]] = (-1, set())
         self.finder = WatchFinder(self)
 
     def say(self, **message: object) -> None:
@@ -62,6 +67,8 @@ class Detector:
 
     # the audit hook -----------------------------------------------------------------------
     def hook(self, event: str, args: tuple) -> None:
+        if event not in HOOKED:
+            return
         try:
             if event == "exec":
                 code = args[0] if args else None
@@ -93,7 +100,8 @@ class Detector:
             if type(module) is not types.ModuleType and not isinstance(module, types.ModuleType):
                 self.flag(f"{name} is no longer a module")
         for name in list(sys.modules):
-            if name.split(".")[0] == WATCHED and name not in self.modules:
+            if name.startswith(WATCHED) and name.split(".")[0] == WATCHED and \
+                    name not in self.modules:
                 self.flag(f"sys.modules[{name!r}] was set by hand")
         if self.finder not in sys.meta_path:
             self.flag("the import system (sys.meta_path) was changed")
@@ -125,8 +133,11 @@ class Detector:
                 self.flag(f"IPython's {key} was changed")
         self.shell_state = state
         user_ns = getattr(shell, "user_ns", {})
-        watched_ids = {id(m) for m, _ in self.modules.values()}
-        watched_ids |= {id(v) for _, snap in self.modules.values() for v in snap.values()}
+        if self.watched_ids[0] != len(self.modules):  # the snapshots change only as modules load
+            ids = {id(m) for m, _ in self.modules.values()}
+            ids |= {id(v) for _, snap in self.modules.values() for v in snap.values()}
+            self.watched_ids = (len(self.modules), ids)
+        watched_ids = self.watched_ids[1]
         for name, value in list(user_ns.items()):
             if name.startswith("_"):
                 continue

@@ -81,3 +81,49 @@ def test_inside_the_sandbox_nothing_of_the_course_or_the_network_is_reachable(
     assert found["pid"] <= 3 and found["processes"] <= 3, found  # its own PID namespace
     assert "HOME" in found["env"] and not any(k.startswith(("SSH", "AWS", "GIT", "PYTEST"))
                                               for k in found["env"]), found["env"]
+
+
+DETECTOR_RUN = """
+import json, os, sys
+sys.path[:0] = [sys.argv[1], sys.argv[2]]
+import kernel_start as ks
+read, write = os.pipe()
+detector = ks.Detector(write)
+sys.meta_path.insert(0, detector.finder)
+sys.addaudithook(detector.hook)
+from IPython.core.interactiveshell import InteractiveShell
+shell = InteractiveShell.instance()
+for cell in json.loads(sys.argv[3]) + ["pass"]:  # a cell's effect is seen as the next one runs
+    shell.run_cell(cell, silent=True)
+os.close(write)
+data = b""
+while chunk := os.read(read, 65536):
+    data += chunk
+print(json.dumps([json.loads(line[len(ks.PREFIX):]).get("seen") for line in data.splitlines()]))
+"""
+
+
+@pytest.mark.parametrize("cells, seen", [
+    (["import course_utils.checks as ch", "c = ch.check", "c(1)", "d = c", "d(2)"], []),
+    (["import course_utils", "x = 1", "import course_utils.checks as ch", "c = ch.check", "c(1)",
+      "c = lambda x: True"],  # a module loaded after the first cells, as lessons do
+     ["the name 'c' (was check) was rebound to something else"]),
+    (["import course_utils.checks as ch", "x = 1", "ch.check = lambda x: True"],
+     ["course_utils.checks.check was replaced"]),
+    (["import sys, types", "import course_utils.checks as ch",
+      "sys.modules['course_utils.checks'] = types.ModuleType('course_utils.checks')"],
+     ["sys.modules['course_utils.checks'] was replaced"]),
+])
+def test_the_detector_flags_aliases_rebound_and_checkers_replaced(
+        tmp_path: Path, cells: list[str], seen: list[str]) -> None:
+    """kernel_start's detector in an IPython shell of its own process (an audit hook stays for
+    the life of a process): a name bound to a checker, then rebound, is flagged; using it is not."""
+    package = tmp_path / "course_utils"
+    package.mkdir()
+    (package / "__init__.py").write_text("")
+    (package / "checks.py").write_text("def check(x):\n    return x == 1\n")
+    done = subprocess.run([sys.executable, "-c", DETECTOR_RUN, str(REPO / "course_grading"),
+                           str(tmp_path), json.dumps(cells)], capture_output=True, text=True,
+                          timeout=120)
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert json.loads(done.stdout.strip().splitlines()[-1]) == seen
