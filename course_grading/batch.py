@@ -617,7 +617,6 @@ def grade_many(requests: list[tuple[Path, str, Path]], exercises: Path = EXERCIS
     work = Path(tempfile.mkdtemp(prefix="course-grading-"))
     token = secrets_token()
     pool: Any = None
-    closing: Optional[threading.Thread] = None
     building: dict[str, Prebuild] = {}  # the stand-ins build while the batches get ready
     try:
         cache = model_caches()
@@ -686,10 +685,6 @@ def grade_many(requests: list[tuple[Path, str, Path]], exercises: Path = EXERCIS
                     except Exception as err:  # the task never returned a Result
                         r = batches[i].blank(batches[i].subs[k], [pool.failure(err)])
                     done(i, k, r)
-            if pool is not None:  # every task is back: the cluster ends while the summary is written
-                closing = threading.Thread(target=_close_quietly, args=(pool, token),
-                                           name="course-grading-close", daemon=True)
-                closing.start()
         except KeyboardInterrupt:
             progress.close()
             if pool is not None:
@@ -709,23 +704,12 @@ def grade_many(requests: list[tuple[Path, str, Path]], exercises: Path = EXERCIS
     finally:
         for build in building.values():  # a batch that never got going: no builder left behind
             build.stop()
-        if closing is not None:
-            closing.join(60)
-        elif pool is not None:
+        if pool is not None:
             pool.close(token)
         if keep_work:
             say(f"kept the grader's working folder: {work}")
         else:
             _remove(work)
-
-
-def _close_quietly(pool: Any, token: str) -> None:
-    """pool.close in a thread of its own: whatever goes wrong, the batch's grades are written."""
-    try:
-        pool.close(token)
-    except Exception as err:  # the cluster is ending anyway; say so in one line
-        print(f"course grading: closing the workers: {type(err).__name__}: {err}"[:300],
-              file=sys.stderr)
 
 
 def secrets_token() -> str:
