@@ -67,6 +67,21 @@ def _run(cmd: list[str], cwd: Path, env: dict[str, str], timeout: float) -> tupl
     return time.monotonic() - start, out.decode(errors="replace")
 
 
+def _say_run(label: str, rep: int, seconds: float, out: Path) -> None:
+    """One line on stderr per timed run: a slow round can be read off the log afterwards."""
+    line = f"  bench round {rep + 1} {label}: {seconds:.1f} s"
+    results = out / "results.jsonl"
+    if results.exists():
+        rows = [json.loads(x)["result"] for x in results.read_text(encoding="utf-8").splitlines()
+                if x.strip()]
+        each = sorted(float(r.get("seconds") or 0) for r in rows)
+        statuses = sorted({r.get("status", "?") for r in rows})
+        if each:
+            line += (f"; per submission {each[0]:.1f}-{each[-1]:.1f} s (median "
+                     f"{each[len(each) // 2]:.1f}); {len(rows)} rows, {', '.join(statuses)}")
+    print(line, file=sys.stderr, flush=True)
+
+
 def _counts(grades: Path) -> dict[str, int]:
     with open(grades, newline="", encoding="utf-8") as f:
         rows = list(csv.DictReader(f))
@@ -110,6 +125,7 @@ def measure_engines(n: int = 30, jobs: int = 2, reps: int = 2,
                                   timeout)
                 runs[engine].append(seconds)
                 figures[f"{engine}_counts"] = _counts(out / "grades.csv")
+                _say_run(engine, rep, seconds, out)
     figures["dask_s"], figures["threads_s"] = min(runs["dask"]), min(runs["threads"])
     figures["runs"] = runs
     figures["dask_vs_threads"] = figures["dask_s"] / figures["threads_s"] - 1
@@ -180,6 +196,7 @@ def measure(n: int = 10, jobs: int = 2, reps: int = 3, timeout: float = 3600) ->
                     seconds, _ = _run(grade + ["--out", str(out), *extra], REPO, env, timeout)
                     figures[f"{label}_counts"] = _counts(out / "grades.csv")
                 runs[label].append(seconds)
+                _say_run(label, rep, seconds, out)
     for label, seconds in runs.items():
         figures[f"{label}_s"] = min(seconds)
     figures["runs"] = runs

@@ -343,6 +343,20 @@ def test_grading_row_says_both_ratios_against_their_goals() -> None:
     assert row_text(f)[1] == "1.76× below goal; +19% over"
 
 
+def test_each_timed_run_leaves_a_line_to_read_a_slow_round_by(
+        tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
+    from course_grading.bench import _say_run
+
+    rows = [{"result": {"seconds": s, "status": st}} for s, st in
+            ((8.2, "ok"), (30.5, "failed"), (9.0, "ok"))]
+    (tmp_path / "results.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
+    _say_run("sandbox", 1, 48.04, tmp_path)
+    _say_run("nbgrader_serial", 0, 80.0, tmp_path / "none")
+    assert capsys.readouterr().err.splitlines() == [
+        "  bench round 2 sandbox: 48.0 s; per submission 8.2-30.5 s (median 9.0); 3 rows, "
+        "failed, ok", "  bench round 1 nbgrader_serial: 80.0 s"]
+
+
 def test_the_local_clusters_own_instruments_are_rare() -> None:
     """Dask's profiler (every 10 ms per worker) and monitors share the event loop and the cores
     with the kernels; the local cluster turns the profiler off and polls the rest rarely."""
