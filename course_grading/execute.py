@@ -23,6 +23,13 @@ from .notebooks import nbgrader_meta
 from .protocol import Job, Result, blank_result
 from .sandbox import kernel_command, signal_name
 
+# ipykernel 7 can leave a message unread on a socket until another message arrives
+# (ipython/ipykernel#1529, #1554). Here about one lesson-01 submission in 60 had a cell wait out
+# the whole cell timeout (120 s), reported as an endless loop, while the kernel sat idle in its
+# event loop (py-spy): it had run the cell, and its execute_reply never reached the grader.
+# While a reply is awaited and the kernel is not busy on that request (not begun, or idle
+# again), a kernel_info_request is sent behind it every NUDGE_AFTER seconds.
+NUDGE_AFTER = 5.0
 HIDDEN = re.compile(r"^[ \t]*### BEGIN HIDDEN TESTS.*?### END HIDDEN TESTS[ \t]*$\n?", re.S | re.M)
 PREFIX = "\x1ecourse-grading "
 
@@ -141,6 +148,39 @@ def _client(nb: Any, km: Any, job: Job, skip: dict[int, str], run: Run) -> Any:
         """nbclient with the grader's bookkeeping: statuses, timeouts, output cap, skipped cells."""
 
         _index, _serial, _chars, _truncated = -1, 0, 0, False
+        nudges = 0
+
+        def __init__(self, *args: Any, **kwargs: Any) -> None:
+            super().__init__(*args, **kwargs)
+            self._busy: set[str] = set()  # the requests the kernel says it is running
+
+        def process_message(self, msg: dict, cell: Any, cell_index: int) -> Any:
+            if msg.get("msg_type") == "status":
+                parent = msg.get("parent_header", {}).get("msg_id")
+                state = msg.get("content", {}).get("execution_state")
+                (self._busy.add if state == "busy" else self._busy.discard)(parent)
+            return super().process_message(msg, cell, cell_index)
+
+        async def _async_poll_for_reply(self, msg_id: str, cell: Any, timeout: Any,
+                                        task_poll_output_msg: Any,
+                                        task_poll_kernel_alive: Any) -> Any:
+            nudge = asyncio.ensure_future(self._nudge(msg_id))
+            try:
+                return await super()._async_poll_for_reply(
+                    msg_id, cell, timeout, task_poll_output_msg, task_poll_kernel_alive)
+            finally:
+                nudge.cancel()
+
+        async def _nudge(self, msg_id: str) -> None:
+            """Until cancelled (the reply came): a kernel_info_request whenever the kernel has
+            not been busy on msg_id for NUDGE_AFTER s."""
+            while True:
+                await asyncio.sleep(NUDGE_AFTER)
+                if msg_id not in self._busy and self.kc is not None:
+                    self.nudges += 1
+                    log(f"cell {self._index}: no reply, and the kernel not busy on it, after "
+                        f"{NUDGE_AFTER:g} s; sent a kernel_info_request behind it")
+                    self.kc.kernel_info()
 
         async def async_execute_cell(self, cell: Any, cell_index: int, execution_count: Any = None,
                                      store_history: bool = True) -> Any:
@@ -218,13 +258,19 @@ def _client(nb: Any, km: Any, job: Job, skip: dict[int, str], run: Run) -> Any:
 async def _grader_code(client: Any, code: str, timeout: float) -> None:
     """Run the grader's own code in the kernel (not part of the notebook)."""
     msg_id = client.kc.execute(code, silent=True, store_history=False)
-    deadline = time.monotonic() + timeout
+    start = time.monotonic()
+    deadline, nudge_at = start + timeout, start + NUDGE_AFTER
     while time.monotonic() < deadline:
         try:
             msg = await client.kc.shell_channel.get_msg(timeout=1)
         except Exception:  # queue.Empty: the kernel is still busy
             if not await client.kc.is_alive():
                 return
+            if time.monotonic() > nudge_at:  # as GradingClient._nudge (ipykernel#1554)
+                nudge_at += NUDGE_AFTER
+                log(f"grader code: no reply after {time.monotonic() - start:.0f} s; sent a "
+                    "kernel_info_request behind it")
+                client.kc.kernel_info()
             continue
         if msg.get("parent_header", {}).get("msg_id") == msg_id:
             return

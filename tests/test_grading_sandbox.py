@@ -127,3 +127,50 @@ def test_the_detector_flags_aliases_rebound_and_checkers_replaced(
                           timeout=120)
     assert done.returncode == 0, done.stderr[-2000:]
     assert json.loads(done.stdout.strip().splitlines()[-1]) == seen
+
+
+def test_an_awaited_reply_is_nudged_while_the_kernel_is_not_busy_on_it(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """ipykernel 7 can leave a message unread until another one arrives (ipython/ipykernel#1554):
+    while a cell's reply is awaited and the kernel is not busy on it (not begun, or idle
+    again), the grader sends a kernel_info_request every NUDGE_AFTER s; never while busy."""
+    import asyncio
+
+    import nbformat
+
+    from course_grading import execute
+
+    monkeypatch.setattr(execute, "NUDGE_AFTER", 0.01)
+    nb = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell("1")])
+    client = execute._client(nb, None, _job(tmp_path), {}, execute.Run(nb))
+
+    def status(state: str) -> None:
+        from nbclient.exceptions import CellExecutionComplete
+
+        try:  # nbclient ends a cell's output this way at "idle", as in a real run
+            client.process_message({"msg_type": "status", "parent_header": {"msg_id": "request"},
+                                    "content": {"execution_state": state}}, nb.cells[0], 0)
+        except CellExecutionComplete:
+            pass
+
+    class Channels:
+        calls = 0
+
+        def kernel_info(self) -> None:
+            self.calls += 1
+
+    async def phases() -> list[int]:
+        client.kc = Channels()
+        nudging = asyncio.ensure_future(client._nudge("request"))
+        seen = []
+        for state in (None, "busy", "idle"):  # not begun, running, done but no reply
+            if state:
+                status(state)
+            client.kc.calls = 0
+            await asyncio.sleep(0.2)
+            seen.append(client.kc.calls)
+        nudging.cancel()
+        return seen
+
+    not_begun, busy, idle = asyncio.run(asyncio.wait_for(phases(), timeout=10))
+    assert not_begun >= 3 and busy == 0 and idle >= 3, (not_begun, busy, idle)
