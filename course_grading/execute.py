@@ -24,9 +24,9 @@ from .protocol import Job, Result, blank_result
 from .sandbox import kernel_command, signal_name
 
 # ipykernel 7 can leave a message unread on a socket until another message arrives
-# (ipython/ipykernel#1529, #1554). Here about one lesson-01 submission in 60 had a cell wait out
-# the whole cell timeout (120 s), reported as an endless loop, while the kernel sat idle in its
-# event loop (py-spy): it had run the cell, and its execute_reply never reached the grader.
+# (ipython/ipykernel#1529, #1554). Here about one lesson-01 submission in 80 (5 in some 400) had
+# a cell wait out the whole cell timeout (120 s), reported as an endless loop, while the kernel
+# sat idle in its event loop (py-spy): it had begun the cell, and no reply reached the grader.
 # While a reply is awaited and the kernel is not busy on that request (not begun, or idle
 # again), a kernel_info_request is sent behind it every NUDGE_AFTER seconds.
 NUDGE_AFTER = 5.0
