@@ -148,7 +148,6 @@ def _client(nb: Any, km: Any, job: Job, skip: dict[int, str], run: Run) -> Any:
         """nbclient with the grader's bookkeeping: statuses, timeouts, output cap, skipped cells."""
 
         _index, _serial, _chars, _truncated = -1, 0, 0, False
-        nudges = 0
 
         def __init__(self, *args: Any, **kwargs: Any) -> None:
             super().__init__(*args, **kwargs)
@@ -177,7 +176,6 @@ def _client(nb: Any, km: Any, job: Job, skip: dict[int, str], run: Run) -> Any:
             while True:
                 await asyncio.sleep(NUDGE_AFTER)
                 if msg_id not in self._busy and self.kc is not None:
-                    self.nudges += 1
                     log(f"cell {self._index}: no reply, and the kernel not busy on it, after "
                         f"{NUDGE_AFTER:g} s; sent a kernel_info_request behind it")
                     self.kc.kernel_info()

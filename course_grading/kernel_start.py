@@ -46,7 +46,7 @@ class Detector:
         self.names: dict[str, object] = {}
         self.shell_state: dict | None = None
         self.seen: set[str] = set()
-        self.watched_ids: tuple[int, set[int]] = (-1, set())
+        self.watched_ids: set[int] | None = None  # ids of the watched objects; None: to compute
         self.finder = WatchFinder(self)
 
     def say(self, **message: object) -> None:
@@ -64,6 +64,7 @@ class Detector:
         keep = {k: v for k, v in vars(module).items()
                 if isinstance(v, (types.FunctionType, type, types.ModuleType))}
         self.modules[module.__name__] = (module, keep)
+        self.watched_ids = None  # a new or reloaded module: its objects count from now
 
     # the audit hook -----------------------------------------------------------------------
     def hook(self, event: str, args: tuple) -> None:
@@ -100,8 +101,7 @@ class Detector:
             if type(module) is not types.ModuleType and not isinstance(module, types.ModuleType):
                 self.flag(f"{name} is no longer a module")
         for name in list(sys.modules):
-            if name.startswith(WATCHED) and name.split(".")[0] == WATCHED and \
-                    name not in self.modules:
+            if (name == WATCHED or name.startswith(WATCHED + ".")) and name not in self.modules:
                 self.flag(f"sys.modules[{name!r}] was set by hand")
         if self.finder not in sys.meta_path:
             self.flag("the import system (sys.meta_path) was changed")
@@ -133,11 +133,10 @@ class Detector:
                 self.flag(f"IPython's {key} was changed")
         self.shell_state = state
         user_ns = getattr(shell, "user_ns", {})
-        if self.watched_ids[0] != len(self.modules):  # the snapshots change only as modules load
-            ids = {id(m) for m, _ in self.modules.values()}
-            ids |= {id(v) for _, snap in self.modules.values() for v in snap.values()}
-            self.watched_ids = (len(self.modules), ids)
-        watched_ids = self.watched_ids[1]
+        if self.watched_ids is None:  # the snapshots change only when watch() runs
+            self.watched_ids = {id(m) for m, _ in self.modules.values()}
+            self.watched_ids |= {id(v) for _, snap in self.modules.values() for v in snap.values()}
+        watched_ids = self.watched_ids
         for name, value in list(user_ns.items()):
             if name.startswith("_"):
                 continue
