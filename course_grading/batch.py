@@ -661,6 +661,7 @@ def grade_many(requests: list[tuple[Path, str, Path]], exercises: Path = EXERCIS
 
         pending: dict[Any, tuple[int, int]] = {}
         jobs = max(1, settings.jobs)
+        warm: Optional[threading.Thread] = None  # the summary's imports, while a core is idle
         try:
             for serial, (i, k) in enumerate(tasks):
                 try:
@@ -675,7 +676,12 @@ def grade_many(requests: list[tuple[Path, str, Path]], exercises: Path = EXERCIS
                     pool = (DaskEngine if engine == "dask" else ThreadEngine)(settings, say)
                 pending[pool.submit(job, token, jobs, keep_work, key=f"grade-{token}-{i}-{k}")] = (i, k)
             if pending:
+                running = len(pending)
                 for future in pool.completed(list(pending)):
+                    running -= 1
+                    if warm is None and 0 < running < jobs:  # from now on a core is idle
+                        warm = threading.Thread(target=_import_plotting, daemon=True)
+                        warm.start()
                     i, k = pending[future]
                     try:
                         result_json, host, kept = future.result()
@@ -692,6 +698,8 @@ def grade_many(requests: list[tuple[Path, str, Path]], exercises: Path = EXERCIS
             raise
         finally:
             progress.close()
+        if warm is not None:
+            warm.join(60)
         for batch in batches:
             batch.out.mkdir(parents=True, exist_ok=True)
             batch._grades()
@@ -710,6 +718,15 @@ def grade_many(requests: list[tuple[Path, str, Path]], exercises: Path = EXERCIS
             say(f"kept the grader's working folder: {work}")
         else:
             _remove(work)
+
+
+def _import_plotting() -> None:
+    from .summary import import_plotting
+
+    try:
+        import_plotting()
+    except Exception:  # the summary will say so itself, in the main thread
+        pass
 
 
 def secrets_token() -> str:

@@ -60,14 +60,21 @@ def check_by_hand(results: Sequence[Result]) -> list[str]:
     return flagged
 
 
+def import_plotting() -> None:
+    """Import matplotlib's pyplot on the Agg backend (0.6 s: a batch does it early, in a thread,
+    once its last submissions leave a core idle)."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot  # noqa: F401
+
+
 def histogram(results: Sequence[Result], max_scores: dict[str, float], path: Path,
               title: str = "") -> Optional[Path]:
     """One small histogram per question (points earned vs number of submissions), as a PNG."""
     if not max_scores:
         return None
-    import matplotlib
-
-    matplotlib.use("Agg")
+    import_plotting()
     import matplotlib.pyplot as plt
     import numpy as np
 
