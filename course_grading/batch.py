@@ -33,7 +33,7 @@ from .feedback import full_page, page, summary_text
 from .lms import Gradebook
 from .notebooks import nbgrader_meta, read_notebook, repair, restore_course_cells
 from .protocol import Job, Limits, Result, blank_result
-from .prepared import Prebuild, release_folder
+from .prepared import Prebuild, font_list, release_folder
 from .release import notebook_name, source_assignments
 from .sandbox import UID_BASE, bwrap_status, course_copy
 from .submissions import Submission, cell_texts, find_submissions, lesson_of, student_ids, vote
@@ -421,7 +421,8 @@ def grade_task(job_json: str, token: str, jobs: int, keep_work: bool = False) ->
     root = Path(tempfile.mkdtemp(prefix=f"cg-{token[:8]}-"))
     try:
         try:
-            job.course_copy = str(course_copy(root / "ro" / "course"))
+            job.course_copy = str(course_copy(root / "ro" / "course",
+                                              font_list() if job.sandbox else None))
         except RuntimeError as err:
             raise HostError(f"{host}: {err}") from None
         work = root / "work"

@@ -1,11 +1,12 @@
 """What a batch prepares before any kernel runs, and reuses while its inputs are unchanged.
 
-Two things: the assignment's student version (nbgrader's GenerateAssignment, about 2 s with
-nbgrader's import), kept under a key made of every input's bytes; and the lesson's stand-in
-models, built by a subprocess that imports course_utils (2.5 s even when nothing is left to
-build), skipped when a stamp says the same course_utils built them and they are all still there.
-Both caches live in the instructor's own folders, which no sandbox mounts; a cache that cannot
-be written is simply not kept.
+Three things: the assignment's student version (nbgrader's GenerateAssignment, about 2 s with
+nbgrader's import), kept under a key made of every input's bytes; the lesson's stand-in models,
+built by a subprocess that imports course_utils (2.5 s even when nothing is left to build),
+skipped when a stamp says the same course_utils built them and they are all still there; and
+matplotlib's font list as a sandboxed kernel sees the fonts, which every kernel's empty home
+would otherwise build again (0.1-0.25 s each). The caches live in the instructor's own folders,
+which no sandbox mounts; a cache that cannot be written is simply not kept.
 """
 
 from __future__ import annotations
@@ -18,8 +19,10 @@ import signal
 import subprocess
 import sys
 import tempfile
+import threading
+import time
 from pathlib import Path
-from typing import Optional
+from typing import Any, Optional
 
 from .release import generate
 from .sandbox import course_utils_folder
@@ -184,3 +187,95 @@ def readable(folder: Path) -> None:
             path = os.path.join(base, name)
             if not os.path.islink(path):
                 os.chmod(path, os.stat(path).st_mode | 0o444)
+
+
+# ---------------------------------------------------------------------------------------------
+# matplotlib's font list
+
+FONTS_BUILD_TIMEOUT = 120.0  # seconds for `import matplotlib.font_manager` to write its list
+_FONTS_LOCK = threading.Lock()
+_FONTS: dict[str, Any] = {}  # this process's build in the background, and the list once made
+
+
+def _matplotlib_data() -> Optional[Path]:
+    import importlib.util
+
+    spec = importlib.util.find_spec("matplotlib")
+    return Path(spec.origin).with_name("mpl-data") if spec and spec.origin else None
+
+
+def font_list_folder() -> Optional[Path]:
+    """Where the font list of the installed matplotlib is kept (None without matplotlib)."""
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return cache_folder() / "matplotlib" / version("matplotlib")
+    except PackageNotFoundError:
+        return None
+
+
+def font_list_valid(path: Path) -> bool:
+    """True when `path` is a font list whose every font file is still on disk."""
+    data_path = _matplotlib_data()
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+        names = [entry["fname"] for entry in data["ttflist"] + data["afmlist"]]
+    except (OSError, ValueError, KeyError, TypeError):
+        return False
+    if data_path is None or not names or not all(isinstance(n, str) for n in names):
+        return False
+    return all(os.path.isfile(n if os.path.isabs(n) else data_path / n) for n in names)
+
+
+def _start_font_build(folder: Path) -> None:
+    folder.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=".build-", dir=folder))
+    (tmp / "home").mkdir()
+    env = {"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "LANG": "C.UTF-8",
+           "HOME": str(tmp / "home"), "MPLCONFIGDIR": str(tmp), "MPLBACKEND": "Agg"}
+    proc = subprocess.Popen([sys.executable, "-c", "import matplotlib.font_manager"], env=env,
+                            cwd=tmp, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                            start_new_session=True)
+    _FONTS["build"] = (proc, tmp, time.monotonic() + FONTS_BUILD_TIMEOUT)
+
+
+def _finish_font_build(folder: Path) -> bool:
+    """Move a finished build's list into `folder`; False while it is still running."""
+    proc, tmp, deadline = _FONTS["build"]
+    if proc.poll() is None:
+        if time.monotonic() < deadline:
+            return False
+        os.killpg(proc.pid, signal.SIGKILL)
+        proc.wait()
+    del _FONTS["build"]
+    made = sorted(tmp.glob("fontlist-*.json"))
+    if proc.returncode == 0 and made and font_list_valid(made[-1]):
+        os.replace(made[-1], folder / made[-1].name)
+    shutil.rmtree(tmp, ignore_errors=True)
+    return True
+
+
+def font_list() -> Optional[Path]:
+    """This machine's matplotlib font list as a kernel with an empty home builds it, from the
+    grader's cache. With none cached (or one naming a font that is gone) a build starts in the
+    background, once per process, and this returns None until it has finished."""
+    folder = font_list_folder()
+    if folder is None:
+        return None
+    with _FONTS_LOCK:
+        if "build" in _FONTS and not _finish_font_build(folder):
+            return None
+        ready = _FONTS.get("ready")
+        if ready is not None and ready.is_file():
+            return ready
+        found = sorted(folder.glob("fontlist-*.json")) if folder.is_dir() else []
+        if found and font_list_valid(found[-1]):
+            _FONTS["ready"] = found[-1]
+            return found[-1]
+        if not _FONTS.get("tried"):  # one build per process: a failing one is not repeated
+            _FONTS["tried"] = True
+            try:
+                _start_font_build(folder)
+            except OSError:  # a cache that cannot be written: every kernel builds its own
+                pass
+        return None

@@ -132,10 +132,11 @@ def course_utils_folder() -> Optional[Path]:
     return Path(list(spec.submodule_search_locations)[0])
 
 
-def course_copy(dest: Path) -> Path:
+def course_copy(dest: Path, fonts: Optional[Path] = None) -> Path:
     """A read-only copy of the installed course_utils (never the checkout itself) under `dest`;
-    beside it, `grader/` holds a copy of kernel_start.py. The compiled modules come along (their
-    timestamps kept, so Python trusts them): the kernel cannot write bytecode here, and compiling
+    beside it, `grader/` holds a copy of kernel_start.py and of the font list `fonts`, which
+    kernel_start puts in the kernel's home. The compiled modules come along (their timestamps
+    kept, so Python trusts them): the kernel cannot write bytecode here, and compiling
     course_utils again in every kernel costs about 0.1 s."""
     src = course_utils_folder()
     if src is None:
@@ -145,6 +146,8 @@ def course_copy(dest: Path) -> Path:
     grader = dest.with_name("grader")
     grader.mkdir(parents=True, exist_ok=True)
     shutil.copy(KERNEL_START, grader / "kernel_start.py")
-    for path in [dest, target, *target.rglob("*"), grader, grader / "kernel_start.py"]:
+    if fonts is not None:
+        shutil.copy(fonts, grader / fonts.name)
+    for path in [dest, target, *target.rglob("*"), grader, *grader.iterdir()]:
         path.chmod(0o555 if path.is_dir() else 0o444)
     return dest

@@ -174,3 +174,45 @@ def test_an_awaited_reply_is_nudged_while_the_kernel_is_not_busy_on_it(
 
     not_begun, busy, idle = asyncio.run(asyncio.wait_for(phases(), timeout=10))
     assert not_begun >= 3 and busy == 0 and idle >= 3, (not_begun, busy, idle)
+
+
+FONTS_PROBE = """
+import logging, sys
+sys.path.insert(0, "/opt/grader")
+import kernel_start
+if sys.argv[1] == "seed":
+    kernel_start.seed_home("/home/student", "/opt/grader")
+logging.basicConfig(level=logging.INFO, stream=sys.stdout)
+import matplotlib.font_manager
+"""
+
+
+@needs_bwrap
+def test_a_sandboxed_kernel_reads_the_graders_font_list_instead_of_building_its_own(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import time
+
+    from course_grading import prepared
+
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "xdg"))
+    monkeypatch.setattr(prepared, "_FONTS", {})
+    deadline = time.monotonic() + 120
+    while (fonts := prepared.font_list()) is None:
+        assert time.monotonic() < deadline, "no font list was built"
+        time.sleep(0.2)
+    work = tmp_path / "work"
+    work.mkdir()
+    job = Job("ann", "ann", "lesson01", "x.ipynb", {}, {}, str(work),
+              str(course_copy(tmp_path / "ro" / "course", fonts)),
+              env={"PATH": "/usr/bin:/bin", "LANG": "C.UTF-8", "MPLBACKEND": "Agg"},
+              limits=Limits())
+    cmd = kernel_command(job, "/c.json", "/n.ipynb")
+    logs = {}
+    for how in ("seed", "bare"):
+        probe = cmd[:cmd.index("--") + 1] + [cmd[cmd.index("--") + 1], "-c", FONTS_PROBE, how]
+        done = subprocess.run(probe, capture_output=True, text=True, timeout=120)
+        assert done.returncode == 0, done.stderr[-2000:]
+        logs[how] = done.stdout + done.stderr
+    assert "generated new fontManager" in logs["bare"]  # an empty home builds its own list
+    assert "generated new fontManager" not in logs["seed"], logs["seed"][-2000:]
+    assert "Matplotlib" not in logs["seed"]  # no warning about its cache for the notebook
