@@ -35,7 +35,7 @@ from .notebooks import nbgrader_meta, read_notebook, repair, restore_course_cell
 from .protocol import Job, Limits, Result, blank_result
 from .prepared import Prebuild, font_list, release_folder
 from .release import notebook_name, source_assignments
-from .sandbox import UID_BASE, bwrap_status, course_copy
+from .sandbox import UID_BASE, add_font_list, bwrap_status, course_copy
 from .submissions import Submission, cell_texts, find_submissions, lesson_of, student_ids, vote
 
 
@@ -421,8 +421,7 @@ def grade_task(job_json: str, token: str, jobs: int, keep_work: bool = False) ->
     root = Path(tempfile.mkdtemp(prefix=f"cg-{token[:8]}-"))
     try:
         try:
-            job.course_copy = str(course_copy(root / "ro" / "course",
-                                              font_list() if job.sandbox else None))
+            job.course_copy = str(course_copy(root / "ro" / "course"))
         except RuntimeError as err:
             raise HostError(f"{host}: {err}") from None
         work = root / "work"
@@ -430,6 +429,8 @@ def grade_task(job_json: str, token: str, jobs: int, keep_work: bool = False) ->
         work.chmod(0o700)
         job.work, job.read_only = str(work), [c for c in cache if os.path.isdir(c)]
         job.env = kernel_env(jobs, cache)
+        if job.sandbox:
+            add_font_list(Path(job.course_copy), font_list(job))
         try:
             r = run_worker(job, token=token)
         except Exception as err:  # a bug here must not lose the other submissions

@@ -11,6 +11,7 @@ which no sandbox mounts; a cache that cannot be written is simply not kept.
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import json
 import os
@@ -25,7 +26,8 @@ from pathlib import Path
 from typing import Any, Optional
 
 from .release import generate
-from .sandbox import course_utils_folder
+from .protocol import Job
+from .sandbox import course_utils_folder, kernel_command
 
 IGNORED = (".ipynb_checkpoints", "__pycache__")
 STANDIN_SOURCES = ("standins.py", "lessons.py", "registry.py")  # what decides a stand-in's files
@@ -192,9 +194,23 @@ def readable(folder: Path) -> None:
 # ---------------------------------------------------------------------------------------------
 # matplotlib's font list
 
-FONTS_BUILD_TIMEOUT = 120.0  # seconds for `import matplotlib.font_manager` to write its list
+FONT_FOLDERS = ("/etc/fonts", "/usr/share/fonts", "/usr/local/share/fonts")  # and matplotlib's
+FONTS_BUILD_SECONDS = 120  # a build still running then ends itself (SIGALRM)
+FONT_BUILD = """\
+import os, signal, sys
+signal.alarm(int(sys.argv[3]))
+if sys.argv[2]:  # the grader is root: the kernel's uid, as kernel_start drops to it
+    os.setgroups([])
+    os.setgid(int(sys.argv[2]))
+    os.setuid(int(sys.argv[2]))
+import matplotlib.font_manager  # finds the fonts and writes its list into MPLCONFIGDIR
+mpl = os.environ["MPLCONFIGDIR"]
+for name in os.listdir(mpl):
+    if name.startswith("fontlist-") and name.endswith(".json"):
+        os.replace(os.path.join(mpl, name), os.path.join(sys.argv[1], name))
+"""
 _FONTS_LOCK = threading.Lock()
-_FONTS: dict[str, Any] = {}  # this process's build in the background, and the list once made
+_FONTS: dict[str, Any] = {}  # this process's: its cache folder, its build, the list once found
 
 
 def _matplotlib_data() -> Optional[Path]:
@@ -205,13 +221,20 @@ def _matplotlib_data() -> Optional[Path]:
 
 
 def font_list_folder() -> Optional[Path]:
-    """Where the font list of the installed matplotlib is kept (None without matplotlib)."""
+    """Where the font list is kept, under a key of matplotlib's version and the font folders'
+    modification times (a font installed or removed changes it); None without matplotlib."""
     from importlib.metadata import PackageNotFoundError, version
 
+    data = _matplotlib_data()
     try:
-        return cache_folder() / "matplotlib" / version("matplotlib")
+        parts = [version("matplotlib").encode()]
     except PackageNotFoundError:
         return None
+    for top in (*FONT_FOLDERS, str(data / "fonts") if data else ""):
+        for base, dirs, _files in os.walk(top) if top else ():
+            dirs.sort()
+            parts.append(f"{base} {os.stat(base).st_mtime_ns}".encode())
+    return cache_folder() / "matplotlib" / _digest(parts)[:32]
 
 
 def font_list_valid(path: Path) -> bool:
@@ -227,55 +250,63 @@ def font_list_valid(path: Path) -> bool:
     return all(os.path.isfile(n if os.path.isabs(n) else data_path / n) for n in names)
 
 
-def _start_font_build(folder: Path) -> None:
+def _adopt_builds(folder: Path) -> None:
+    """Move a finished build's list into `folder` (this process's or an earlier one's); remove
+    the build folders that are done, and those too old to be running still."""
+    mine = _FONTS.get("build")
+    for build in folder.glob(".build-*"):
+        running = mine is not None and mine[1] == build and mine[0].poll() is None
+        made = sorted(build.glob("fontlist-*.json"))
+        if made and font_list_valid(made[-1]):
+            if os.geteuid() == 0:  # written as the kernel's uid: the grader's own from here
+                os.chown(made[-1], 0, 0)
+            os.replace(made[-1], folder / made[-1].name)
+        elif running or time.time() - build.stat().st_mtime < 2 * FONTS_BUILD_SECONDS:
+            continue
+        shutil.rmtree(build, ignore_errors=True)
+
+
+def _start_font_build(folder: Path, job: Job) -> None:
+    """Build the list in a sandbox of the kernel's own (its mounts, environment and uid)."""
     folder.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=".build-", dir=folder))
-    (tmp / "home").mkdir()
-    env = {"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "LANG": "C.UTF-8",
-           "HOME": str(tmp / "home"), "MPLCONFIGDIR": str(tmp), "MPLBACKEND": "Agg"}
-    proc = subprocess.Popen([sys.executable, "-c", "import matplotlib.font_manager"], env=env,
-                            cwd=tmp, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-                            start_new_session=True)
-    _FONTS["build"] = (proc, tmp, time.monotonic() + FONTS_BUILD_TIMEOUT)
+    build = Path(tempfile.mkdtemp(prefix=".build-", dir=folder))
+    (build / "mpl").mkdir()
+    if job.uid is not None:
+        for path in (build, build / "mpl"):
+            os.chown(path, job.uid, job.uid)
+    spec = dataclasses.replace(job, work=str(build), env=dict(job.env, MPLCONFIGDIR=str(
+        build / "mpl")))
+    cmd = kernel_command(spec, "", "")
+    python = cmd[cmd.index("--") + 1]
+    cmd = cmd[:cmd.index("--") + 1] + [python, "-c", FONT_BUILD, str(build),
+                                       "" if job.uid is None else str(job.uid),
+                                       str(FONTS_BUILD_SECONDS)]
+    proc = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+                            stderr=subprocess.DEVNULL, start_new_session=True)
+    _FONTS["build"] = (proc, build)
 
 
-def _finish_font_build(folder: Path) -> bool:
-    """Move a finished build's list into `folder`; False while it is still running."""
-    proc, tmp, deadline = _FONTS["build"]
-    if proc.poll() is None:
-        if time.monotonic() < deadline:
-            return False
-        os.killpg(proc.pid, signal.SIGKILL)
-        proc.wait()
-    del _FONTS["build"]
-    made = sorted(tmp.glob("fontlist-*.json"))
-    if proc.returncode == 0 and made and font_list_valid(made[-1]):
-        os.replace(made[-1], folder / made[-1].name)
-    shutil.rmtree(tmp, ignore_errors=True)
-    return True
-
-
-def font_list() -> Optional[Path]:
-    """This machine's matplotlib font list as a kernel with an empty home builds it, from the
-    grader's cache. With none cached (or one naming a font that is gone) a build starts in the
-    background, once per process, and this returns None until it has finished."""
-    folder = font_list_folder()
-    if folder is None:
-        return None
+def font_list(job: Job) -> Optional[Path]:
+    """This machine's matplotlib font list as `job`'s kernel would build it in its sandbox, from
+    the grader's cache. With none cached for these font folders, one build starts in the
+    background (once per process) and this returns None until a later call finds its list."""
     with _FONTS_LOCK:
-        if "build" in _FONTS and not _finish_font_build(folder):
-            return None
-        ready = _FONTS.get("ready")
-        if ready is not None and ready.is_file():
-            return ready
-        found = sorted(folder.glob("fontlist-*.json")) if folder.is_dir() else []
-        if found and font_list_valid(found[-1]):
-            _FONTS["ready"] = found[-1]
-            return found[-1]
-        if not _FONTS.get("tried"):  # one build per process: a failing one is not repeated
-            _FONTS["tried"] = True
-            try:
-                _start_font_build(folder)
-            except OSError:  # a cache that cannot be written: every kernel builds its own
-                pass
+        if "ready" in _FONTS and _FONTS["ready"].is_file():
+            return _FONTS["ready"]
+        try:
+            folder = _FONTS.get("folder") or font_list_folder()
+            if folder is None:
+                return None
+            _FONTS["folder"] = folder
+            if folder.is_dir():
+                _adopt_builds(folder)
+                found = sorted(folder.glob("fontlist-*.json"))
+                if found and font_list_valid(found[-1]):
+                    _FONTS["ready"] = found[-1]
+                    return found[-1]
+            if not _FONTS.get("tried"):  # one build per process: a failing one is not repeated
+                _FONTS["tried"] = True
+                _start_font_build(folder, job)
+        except (OSError, RuntimeError):  # a cache that cannot be written, bwrap gone: every
+            pass  # kernel builds its own list, as without this
         return None

@@ -134,10 +134,10 @@ def course_utils_folder() -> Optional[Path]:
 
 def course_copy(dest: Path, fonts: Optional[Path] = None) -> Path:
     """A read-only copy of the installed course_utils (never the checkout itself) under `dest`;
-    beside it, `grader/` holds a copy of kernel_start.py and of the font list `fonts`, which
-    kernel_start puts in the kernel's home. The compiled modules come along (their timestamps
-    kept, so Python trusts them): the kernel cannot write bytecode here, and compiling
-    course_utils again in every kernel costs about 0.1 s."""
+    beside it, `grader/` holds a copy of kernel_start.py and of the font list `fonts` (see
+    add_font_list). The compiled modules come along (their timestamps kept, so Python trusts
+    them): the kernel cannot write bytecode here, and compiling course_utils again in every
+    kernel costs about 0.1 s."""
     src = course_utils_folder()
     if src is None:
         raise RuntimeError("course_utils is not installed")
@@ -146,8 +146,23 @@ def course_copy(dest: Path, fonts: Optional[Path] = None) -> Path:
     grader = dest.with_name("grader")
     grader.mkdir(parents=True, exist_ok=True)
     shutil.copy(KERNEL_START, grader / "kernel_start.py")
-    if fonts is not None:
-        shutil.copy(fonts, grader / fonts.name)
-    for path in [dest, target, *target.rglob("*"), grader, *grader.iterdir()]:
+    for path in [dest, target, *target.rglob("*"), grader, grader / "kernel_start.py"]:
         path.chmod(0o555 if path.is_dir() else 0o444)
+    add_font_list(dest, fonts)
     return dest
+
+
+def add_font_list(dest: Path, fonts: Optional[Path]) -> None:
+    """Put a copy of matplotlib's font list `fonts` in the course copy's read-only `grader/`
+    (kernel_start moves it into the kernel's empty home, which would build it again)."""
+    if fonts is None:
+        return
+    grader = dest.with_name("grader")
+    grader.chmod(0o755)
+    try:
+        shutil.copy(fonts, grader / fonts.name)
+        (grader / fonts.name).chmod(0o444)
+    except OSError:  # gone meanwhile: the kernel builds its own
+        pass
+    finally:
+        grader.chmod(0o555)

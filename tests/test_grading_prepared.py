@@ -104,38 +104,3 @@ def test_a_stamp_from_another_course_utils_is_not_trusted(tmp_path: Path,
     monkeypatch.setattr(prepared, "STANDIN_SOURCES", ("standins.py", "lessons.py", "hub.py"))
     assert not prepared.standins_ready("lesson01", str(cache), "tiny")  # other bytes, other key
 
-
-def _wait_for_font_list(timeout: float = 120) -> Path:
-    import time
-
-    deadline = time.monotonic() + timeout
-    while (found := prepared.font_list()) is None:
-        assert time.monotonic() < deadline, "no font list was built"
-        time.sleep(0.2)
-    return found
-
-
-def test_the_font_list_is_built_once_in_the_background_and_dropped_when_a_font_is_gone(
-        grader_cache: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(prepared, "_FONTS", {})
-    assert prepared.font_list() is None  # the first call starts the build and does not wait
-    built = _wait_for_font_list()
-    assert built.parent == prepared.font_list_folder() and built.is_relative_to(grader_cache)
-    assert built.name.startswith("fontlist-") and prepared.font_list_valid(built)
-    assert [p.name for p in built.parent.iterdir()] == [built.name]  # no build folder left
-
-    monkeypatch.setattr(prepared, "_FONTS", {})  # a new process: the cached list is trusted
-    monkeypatch.setattr(prepared, "_start_font_build", lambda folder: pytest.fail("rebuilt"))
-    assert prepared.font_list() == built
-
-    data = json.loads(built.read_text(encoding="utf-8"))
-    data["ttflist"][0]["fname"] = "/nowhere/Uninstalled.ttf"  # a font removed since
-    built.write_text(json.dumps(data), encoding="utf-8")
-    assert not prepared.font_list_valid(built)
-    monkeypatch.setattr(prepared, "_FONTS", {})
-    starts: list[Path] = []
-    monkeypatch.setattr(prepared, "_start_font_build", starts.append)
-    assert prepared.font_list() is None and starts == [built.parent]
-    assert prepared.font_list() is None and len(starts) == 1  # once per process
-    built.write_text("{", encoding="utf-8")
-    assert not prepared.font_list_valid(built)

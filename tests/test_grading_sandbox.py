@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
+import time
 from pathlib import Path
+from typing import Optional
 
 import pytest
 
@@ -177,42 +180,119 @@ def test_an_awaited_reply_is_nudged_while_the_kernel_is_not_busy_on_it(
 
 
 FONTS_PROBE = """
-import logging, sys
+import json, logging, os, sys
+if sys.argv[2]:
+    os.setgroups([])
+    os.setgid(int(sys.argv[2]))
+    os.setuid(int(sys.argv[2]))
 sys.path.insert(0, "/opt/grader")
 import kernel_start
 if sys.argv[1] == "seed":
     kernel_start.seed_home("/home/student", "/opt/grader")
-logging.basicConfig(level=logging.INFO, stream=sys.stdout)
-import matplotlib.font_manager
+logging.basicConfig(level=logging.INFO, stream=sys.stderr)
+from matplotlib import font_manager as fm
+print(json.dumps(sorted(f.fname for f in fm.fontManager.ttflist + fm.fontManager.afmlist)))
 """
 
 
-@needs_bwrap
-def test_a_sandboxed_kernel_reads_the_graders_font_list_instead_of_building_its_own(
-        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    import time
+def _font_job(tmp_path: Path, uid: Optional[int]) -> Job:
+    work = tmp_path / "work"
+    work.mkdir()
+    if uid is not None:
+        os.chown(work, uid, uid)
+    return Job("ann", "ann", "lesson01", "x.ipynb", {}, {}, str(work),
+               str(course_copy(tmp_path / "ro" / "course")), uid=uid,
+               env={"PATH": "/usr/bin:/bin", "LANG": "C.UTF-8", "MPLBACKEND": "Agg"},
+               limits=Limits())
 
+
+def _built(job: Job, timeout: float = 120) -> Path:
+    from course_grading import prepared
+
+    deadline = time.monotonic() + timeout
+    while (fonts := prepared.font_list(job)) is None:
+        assert time.monotonic() < deadline, "no font list was built"
+        time.sleep(0.2)
+    return fonts
+
+
+@pytest.fixture
+def fonts_cache(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     from course_grading import prepared
 
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "xdg"))
     monkeypatch.setattr(prepared, "_FONTS", {})
-    deadline = time.monotonic() + 120
-    while (fonts := prepared.font_list()) is None:
-        assert time.monotonic() < deadline, "no font list was built"
-        time.sleep(0.2)
-    work = tmp_path / "work"
-    work.mkdir()
-    job = Job("ann", "ann", "lesson01", "x.ipynb", {}, {}, str(work),
-              str(course_copy(tmp_path / "ro" / "course", fonts)),
-              env={"PATH": "/usr/bin:/bin", "LANG": "C.UTF-8", "MPLBACKEND": "Agg"},
-              limits=Limits())
+    return tmp_path / "xdg" / "course_grading" / "matplotlib"
+
+
+@needs_bwrap
+def test_a_sandboxed_kernel_reads_the_font_list_it_would_have_built(
+        tmp_path: Path, fonts_cache: Path) -> None:
+    """The list is built in a sandbox like the kernel's, as its uid (when the grader is root);
+    seeded into the kernel's home it is read, not rebuilt, and names the same fonts."""
+    from course_grading.sandbox import UID_BASE, add_font_list
+
+    uid = UID_BASE + 7 if os.geteuid() == 0 else None
+    job = _font_job(tmp_path, uid)
+    fonts = _built(job)
+    assert fonts.is_relative_to(fonts_cache) and fonts.name.startswith("fontlist-")
+    add_font_list(Path(job.course_copy), fonts)
     cmd = kernel_command(job, "/c.json", "/n.ipynb")
-    logs = {}
+    seen = {}
     for how in ("seed", "bare"):
-        probe = cmd[:cmd.index("--") + 1] + [cmd[cmd.index("--") + 1], "-c", FONTS_PROBE, how]
+        probe = cmd[:cmd.index("--") + 1] + [cmd[cmd.index("--") + 1], "-c", FONTS_PROBE, how,
+                                             "" if uid is None else str(uid)]
         done = subprocess.run(probe, capture_output=True, text=True, timeout=120)
         assert done.returncode == 0, done.stderr[-2000:]
-        logs[how] = done.stdout + done.stderr
-    assert "generated new fontManager" in logs["bare"]  # an empty home builds its own list
-    assert "generated new fontManager" not in logs["seed"], logs["seed"][-2000:]
-    assert "Matplotlib" not in logs["seed"]  # no warning about its cache for the notebook
+        seen[how] = (json.loads(done.stdout.strip().splitlines()[-1]), done.stderr)
+    assert "generated new fontManager" in seen["bare"][1]  # an empty home builds its own list
+    assert "generated new fontManager" not in seen["seed"][1], seen["seed"][1][-2000:]
+    assert "Matplotlib" not in seen["seed"][1]  # no warning about its cache for the notebook
+    assert seen["seed"][0] == seen["bare"][0] and seen["seed"][0]
+
+
+@needs_bwrap
+def test_the_font_list_is_built_once_per_process_and_kept_for_the_next(
+        tmp_path: Path, fonts_cache: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from course_grading import prepared
+
+    job = _font_job(tmp_path, None)
+    assert prepared.font_list(job) is None  # the first call starts the build, does not wait
+    proc, build = prepared._FONTS["build"]
+    assert proc.wait(120) == 0
+    monkeypatch.setattr(prepared, "_FONTS", {})  # the next process finds the finished build
+    monkeypatch.setattr(prepared, "_start_font_build", lambda *a: pytest.fail("built again"))
+    found = prepared.font_list(job)
+    assert found is not None and found.parent == prepared.font_list_folder()
+    assert prepared.font_list_valid(found) and not build.exists()  # its build folder removed
+
+    data = json.loads(found.read_text(encoding="utf-8"))
+    data["ttflist"][0]["fname"] = "/nowhere/Uninstalled.ttf"  # a font removed since
+    found.write_text(json.dumps(data), encoding="utf-8")
+    starts: list[Path] = []
+    monkeypatch.setattr(prepared, "_FONTS", {})
+    monkeypatch.setattr(prepared, "_start_font_build", lambda folder, job: starts.append(folder))
+    assert prepared.font_list(job) is None and starts == [found.parent]
+    assert prepared.font_list(job) is None and len(starts) == 1  # once per process
+    found.write_text("{", encoding="utf-8")  # a corrupt list is not used either
+    monkeypatch.setattr(prepared, "_FONTS", {})
+    assert prepared.font_list(job) is None and len(starts) == 2
+
+
+@needs_bwrap
+def test_a_font_list_build_that_hangs_ends_itself_and_a_cache_that_cannot_be_written_is_skipped(
+        tmp_path: Path, fonts_cache: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from course_grading import prepared
+
+    monkeypatch.setattr(prepared, "FONTS_BUILD_SECONDS", 1)
+    monkeypatch.setattr(prepared, "FONT_BUILD", prepared.FONT_BUILD.replace(
+        "import matplotlib.font_manager", "import time; time.sleep(60)"))
+    job = _font_job(tmp_path, None)
+    start = time.monotonic()
+    assert prepared.font_list(job) is None
+    proc, _build = prepared._FONTS["build"]
+    assert proc.wait(30) != 0 and time.monotonic() - start < 20
+    assert prepared.font_list(job) is None  # nothing adopted, no second build
+    monkeypatch.setattr(prepared, "_FONTS", {})
+    monkeypatch.setenv("XDG_CACHE_HOME", "/dev/null/cache")  # not a folder
+    assert prepared.font_list(job) is None and "build" not in prepared._FONTS
