@@ -334,12 +334,41 @@ class GradingProcess:
 RECYCLE_AFTER = 50  # submissions one worker process grades before a fresh one takes over
 _LOCAL = threading.local()  # this thread's GradingProcess
 _PROCESSES: list[GradingProcess] = []  # every thread's, for stop_processes
+_SPARE: list[GradingProcess] = []  # started with the batch, taken by the first threads
+
+
+def prestart(token: str, count: int, log: Path) -> None:
+    """Start `count` grading processes for this machine's first tasks while the batch and its
+    cluster get ready (a worker's imports take about 0.4 s, on a core otherwise idle then)."""
+    for _ in range(count):
+        process = GradingProcess()
+        process._start(token, log)
+        with _RUNNING_LOCK:
+            _PROCESSES.append(process)
+            _SPARE.append(process)
+
+
+def _this_threads_process(token: str) -> GradingProcess:
+    """This thread's grading process: its own, else a spare of this batch, else a new one."""
+    process = getattr(_LOCAL, "process", None)
+    if process is not None:
+        return process
+    with _RUNNING_LOCK:
+        mine = [p for p in _SPARE if p.token == token]
+        process = mine[0] if mine else GradingProcess()
+        if mine:
+            _SPARE.remove(process)
+        else:
+            _PROCESSES.append(process)
+    _LOCAL.process = process
+    return process
 
 
 def stop_processes(token: str) -> int:
-    """End the idle grading processes of batch `token` (its end); how many."""
+    """End the idle grading processes of batch `token` (its end), spares included; how many."""
     with _RUNNING_LOCK:
         mine = [p for p in _PROCESSES if p.token == token and p.proc is not None]
+        _SPARE[:] = [p for p in _SPARE if p.token != token]
     for process in mine:
         process.kill()
     return len(mine)
@@ -347,12 +376,7 @@ def stop_processes(token: str) -> int:
 
 def run_worker(job: Job, token: str = "") -> Result:
     """Grade one job in this thread's worker process under the submission's wall-clock limit."""
-    process = getattr(_LOCAL, "process", None)
-    if process is None:
-        process = _LOCAL.process = GradingProcess()
-        with _RUNNING_LOCK:
-            _PROCESSES.append(process)
-    line, why = process.grade(job, token)
+    line, why = _this_threads_process(token).grade(job, token)
     fail = blank_result(job.student, job.max_scores, [], job.source)
     if why == "timeout":
         fail.reasons.append(f"grading took longer than the {job.submission_timeout:g} s limit "
@@ -638,6 +662,8 @@ def grade_many(requests: list[tuple[Path, str, Path]], exercises: Path = EXERCIS
                     tasks.append((i, k))
             if any(r is not None for r in batch.results):
                 say(f"  {sum(r is not None for r in batch.results)} already graded in {out}")
+        if tasks and not settings.scheduler:  # they run here: their grading processes start
+            prestart(token, min(len(tasks), max(1, settings.jobs)), work / "spare.log")
         for assignment, build in building.items():
             build.finish()
             _PREBUILT.add((assignment, cache[0]))
@@ -716,6 +742,7 @@ def grade_many(requests: list[tuple[Path, str, Path]], exercises: Path = EXERCIS
             build.stop()
         if pool is not None:
             pool.close(token)
+        stop_processes(token)  # spares no task took (a batch stopped early)
         if keep_work:
             say(f"kept the grader's working folder: {work}")
         else:

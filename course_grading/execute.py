@@ -484,6 +484,8 @@ def main() -> None:
     log goes to worker.log beside that work folder. It ends at the end of its input."""
     out = os.fdopen(os.dup(1), "w")
     os.dup2(os.open(os.devnull, os.O_WRONLY), 1)  # nothing else reaches the result channel
+    import jupyter_client.manager  # noqa: F401  (0.4 s with nbclient's: before the first job
+    import nbclient  # noqa: F401  arrives, while a process started early waits for it)
     for line in sys.stdin:
         if not line.strip():
             continue

@@ -14,9 +14,10 @@ import os
 import signal
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
-from typing import Any
+from typing import Any, Optional
 
 import psutil
 import pytest
@@ -202,16 +203,22 @@ def test_one_grading_process_grades_its_threads_submissions_and_a_dead_one_is_re
     made = tiny.submissions(tmp_path / "subs", ["source", "student", "half", "source", "half"])
     monkeypatch.setenv("COURSE_MODELS", "offline")
     started: list[subprocess.Popen] = []
+    by_main: list[int] = []
     real_start, real_grade = grading.GradingProcess._start, grading.GradingProcess.grade
 
     def start(self: Any, token: str, log: Path) -> subprocess.Popen:
         started.append(real_start(self, token, log))
+        if threading.current_thread() is threading.main_thread():
+            by_main.append(started[-1].pid)
         return started[-1]
 
     calls = [0]
+    first: list[Optional[int]] = []
 
     def grade(self: Any, job: Any, token: str) -> Any:
         calls[0] += 1
+        if calls[0] == 1:
+            first.append(self.proc.pid if self.proc is not None else None)
         if calls[0] == 2:  # the process died between two submissions
             os.kill(self.proc.pid, signal.SIGKILL)
             self.proc.wait()
@@ -228,6 +235,8 @@ def test_one_grading_process_grades_its_threads_submissions_and_a_dead_one_is_re
     # 5 submissions, one thread: the first process, its replacement after the death (which
     # grades 2, 3 and 4), and a fresh one for the fifth (RECYCLE_AFTER = 3)
     assert len(started) == 3, [p.pid for p in started]
+    # the first was started with the batch, before its cluster, and took the first submission
+    assert len(by_main) == 1 and first == by_main, (by_main, first)
     assert all(p.poll() is not None for p in started), "a grading process outlived its batch"
     # each submission still had a sandbox of its own
     assert len({pid for r in results for pid in r.kernel_pids[:1]}) == len(made)
