@@ -354,11 +354,11 @@ def _this_threads_process(token: str) -> GradingProcess:
     if process is not None:
         return process
     with _RUNNING_LOCK:
-        mine = [p for p in _SPARE if p.token == token]
-        process = mine[0] if mine else GradingProcess()
-        if mine:
+        process = next((p for p in _SPARE if p.token == token), None)
+        if process is not None:
             _SPARE.remove(process)
         else:
+            process = GradingProcess()
             _PROCESSES.append(process)
     _LOCAL.process = process
     return process
@@ -741,8 +741,9 @@ def grade_many(requests: list[tuple[Path, str, Path]], exercises: Path = EXERCIS
         for build in building.values():  # a batch that never got going: no builder left behind
             build.stop()
         if pool is not None:
-            pool.close(token)
-        stop_processes(token)  # spares no task took (a batch stopped early)
+            pool.close(token)  # its grading processes, spares included
+        else:
+            stop_processes(token)  # spares no task took (a batch stopped before its pool)
         if keep_work:
             say(f"kept the grader's working folder: {work}")
         else:

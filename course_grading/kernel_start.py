@@ -212,6 +212,13 @@ def set_limits(limits: dict) -> None:
         resource.setrlimit(kind, (soft, hard))
 
 
+def drop_to(uid: int) -> None:
+    """Become `uid` (group too, no supplementary groups) for good."""
+    os.setgroups([])
+    os.setgid(uid)
+    os.setuid(uid)
+
+
 def seed_home(home: str, grader: str) -> None:
     """Put the grader's matplotlib font list (kept beside this file) in the kernel's empty home,
     where matplotlib would otherwise build it again."""
@@ -234,9 +241,7 @@ def main() -> None:
     report = os.dup(2)  # the grader's pipe, before ipykernel captures fd 2 for the notebook
     set_limits(spec["limits"])
     if spec.get("uid") is not None:
-        os.setgroups([])
-        os.setgid(spec["uid"])
-        os.setuid(spec["uid"])
+        drop_to(spec["uid"])
     home = spec["home"]
     private = os.path.join(home, ".kernel.json") if home.startswith("/home/") else \
         spec["connection_file"]

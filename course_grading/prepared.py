@@ -27,7 +27,7 @@ from typing import Any, Optional
 
 from .release import generate
 from .protocol import Job
-from .sandbox import course_utils_folder, kernel_command
+from .sandbox import GRADER, course_utils_folder, kernel_command
 
 IGNORED = (".ipynb_checkpoints", "__pycache__")
 STANDIN_SOURCES = ("standins.py", "lessons.py", "registry.py")  # what decides a stand-in's files
@@ -196,13 +196,13 @@ def readable(folder: Path) -> None:
 
 FONT_FOLDERS = ("/etc/fonts", "/usr/share/fonts", "/usr/local/share/fonts")  # and matplotlib's
 FONTS_BUILD_SECONDS = 120  # a build still running then ends itself (SIGALRM)
-FONT_BUILD = """\
+FONT_BUILD = f"""\
 import os, signal, sys
 signal.alarm(int(sys.argv[3]))
 if sys.argv[2]:  # the grader is root: the kernel's uid, as kernel_start drops to it
-    os.setgroups([])
-    os.setgid(int(sys.argv[2]))
-    os.setuid(int(sys.argv[2]))
+    sys.path.insert(0, {GRADER!r})
+    from kernel_start import drop_to
+    drop_to(int(sys.argv[2]))
 import matplotlib.font_manager  # finds the fonts and writes its list into MPLCONFIGDIR
 mpl = os.environ["MPLCONFIGDIR"]
 for name in os.listdir(mpl):
@@ -230,8 +230,8 @@ def font_list_folder() -> Optional[Path]:
         parts = [version("matplotlib").encode()]
     except PackageNotFoundError:
         return None
-    for top in (*FONT_FOLDERS, str(data / "fonts") if data else ""):
-        for base, dirs, _files in os.walk(top) if top else ():
+    for top in [*FONT_FOLDERS, *([str(data / "fonts")] if data else [])]:
+        for base, dirs, _files in os.walk(top):
             dirs.sort()
             parts.append(f"{base} {os.stat(base).st_mtime_ns}".encode())
     return cache_folder() / "matplotlib" / _digest(parts)[:32]

@@ -132,12 +132,12 @@ def course_utils_folder() -> Optional[Path]:
     return Path(list(spec.submodule_search_locations)[0])
 
 
-def course_copy(dest: Path, fonts: Optional[Path] = None) -> Path:
+def course_copy(dest: Path) -> Path:
     """A read-only copy of the installed course_utils (never the checkout itself) under `dest`;
-    beside it, `grader/` holds a copy of kernel_start.py and of the font list `fonts` (see
-    add_font_list). The compiled modules come along (their timestamps kept, so Python trusts
-    them): the kernel cannot write bytecode here, and compiling course_utils again in every
-    kernel costs about 0.1 s."""
+    beside it, `grader/` holds a copy of kernel_start.py (and, see add_font_list, matplotlib's
+    font list). The compiled modules come along (their timestamps kept, so Python trusts them):
+    the kernel cannot write bytecode here, and compiling course_utils again in every kernel
+    costs about 0.1 s."""
     src = course_utils_folder()
     if src is None:
         raise RuntimeError("course_utils is not installed")
@@ -148,7 +148,6 @@ def course_copy(dest: Path, fonts: Optional[Path] = None) -> Path:
     shutil.copy(KERNEL_START, grader / "kernel_start.py")
     for path in [dest, target, *target.rglob("*"), grader, grader / "kernel_start.py"]:
         path.chmod(0o555 if path.is_dir() else 0o444)
-    add_font_list(dest, fonts)
     return dest
 
 
